@@ -1,0 +1,1 @@
+"""Adapters to the outside: Kafka, databases, HTTP."""

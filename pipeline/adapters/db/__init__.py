@@ -1,0 +1,1 @@
+"""Databases the store stage writes to: SQLite and PostgreSQL."""

@@ -1,0 +1,1 @@
+"""HTTP fetching for the symbolicate stage, guarded against private networks."""

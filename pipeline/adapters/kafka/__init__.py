@@ -1,0 +1,1 @@
+"""Kafka: the local broker, topics, codec and client configuration."""

@@ -1,0 +1,183 @@
+"""One settings model for every command and stage, from a YAML file and PIPELINE_* variables.
+
+Precedence, highest first: keyword arguments, PIPELINE_* environment variables (nested with
+``__``, e.g. ``PIPELINE_KAFKA__BOOTSTRAP_SERVERS``), the YAML file, the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from pipeline.errors import ConfigError
+from pipeline.stages.normalize.settings import NormalizeSettings
+from pipeline.stages.store.settings import StoreSettings
+from pipeline.stages.symbolicate.settings import SymbolicateSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = Path("pipeline.yaml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(Section):
+    bootstrap_servers: str | None = Field(
+        default=None,
+        description="host:port list; unset means the local development broker (pipeline kafka up).",
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent schema registry; unset means Avro single-object encoding.",
+    )
+    group_protocol: Literal["consumer", "classic"] = Field(
+        default="consumer",
+        description="'consumer' is KIP-848; 'classic' uses cooperative-sticky assignment.",
+    )
+    client_config: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Extra librdkafka settings for every client (security.protocol, sasl.*, ...).",
+    )
+    topics_file: Path = PROJECT_ROOT / "topics.yaml"
+    schemas_dir: Path = PROJECT_ROOT / "schemas"
+
+
+class RuntimeSettings(Section):
+    """Limits of the stage runtime; DESIGN.md "The stage runtime"."""
+
+    max_in_flight_per_partition: int = Field(default=500, ge=1)
+    max_in_flight: int = Field(default=5000, ge=1)
+    resume_below: float = Field(
+        default=0.5, gt=0, lt=1, description="Resume a paused partition below this window fill."
+    )
+    workers: int = Field(default=32, ge=1, description="Threads (or processes) doing the work.")
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    revoke_grace_s: float = Field(default=10.0, ge=0)
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    retry_attempts: int = Field(default=5, ge=1)
+    retry_max_s: float = Field(default=30.0, gt=0)
+    retry_initial_backoff_s: float = Field(default=0.1, gt=0)
+    retry_max_backoff_s: float = Field(default=5.0, gt=0)
+    max_failure_ratio: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Stop the stage when this share of a partition's recent messages fail.",
+    )
+    failure_window: int = Field(default=200, ge=10)
+    producer_queue_high: float = Field(
+        default=0.8, gt=0, le=1, description="Pause intake above this fill of the producer queue."
+    )
+    downstream_group: str | None = None
+    downstream_topic: str | None = None
+    downstream_max_lag: int | None = Field(default=None, ge=1)
+    downstream_check_interval_s: float = Field(default=2.0, gt=0)
+    http_port: int = Field(default=9100, ge=0, le=65535)
+
+
+class BacklogSettings(Section):
+    stale_after_s: float = Field(
+        default=300.0, gt=0, description="Slice a partition whose next message is older than this."
+    )
+    min_slice_messages: int = Field(default=1000, ge=1)
+    drain_horizon_s: float = Field(
+        default=6 * 3600.0, gt=0, description="How long a sliced range may wait to be drained."
+    )
+    ledger_topic: str = "pipeline.backlog"
+
+
+class ObservabilitySettings(Section):
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PIPELINE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+    backlog: BacklogSettings = BacklogSettings()
+    normalize: NormalizeSettings = NormalizeSettings()
+    symbolicate: SymbolicateSettings = SymbolicateSettings()
+    store: StoreSettings = StoreSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+
+    @model_validator(mode="after")
+    def _downstream_complete(self) -> Settings:
+        r = self.runtime
+        parts = (r.downstream_group, r.downstream_topic, r.downstream_max_lag)
+        if any(p is not None for p in parts) and not all(p is not None for p in parts):
+            raise ValueError(
+                "runtime.downstream_group, downstream_topic and downstream_max_lag go together"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``path`` (or $PIPELINE_CONFIG, or ./pipeline.yaml if present) and the env."""
+    if path is None:
+        env_path = os.environ.get("PIPELINE_CONFIG")
+        if env_path:
+            path = Path(env_path)
+        elif DEFAULT_CONFIG_FILE.exists():
+            path = DEFAULT_CONFIG_FILE
+    settings_cls = Settings
+    if path is not None:
+        _check_yaml(path)
+        config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": path})  # type: ignore[typeddict-item]
+        settings_cls = type("FileSettings", (Settings,), {"model_config": config})
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from None
+
+
+def _check_yaml(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        kind = type(data).__name__
+        raise ConfigError(f"config file {path} must hold a mapping of sections, not a {kind}")
+
+
+def describe_validation_error(exc: ValidationError, source: Path | None = None) -> str:
+    """One line per problem, naming the setting by its dotted path and the env variable for it."""
+    where = f" in {source}" if source else ""
+    lines = [f"invalid settings{where}:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        env = "PIPELINE_" + "__".join(str(p) for p in err["loc"]).upper()
+        got = f" (got {err['input']!r})" if err["type"] != "missing" and "input" in err else ""
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"  {loc}: {message}{got}  [env {env}]")
+    return "\n".join(lines)

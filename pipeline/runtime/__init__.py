@@ -1,0 +1,1 @@
+"""The stage runtime: consumer loop, in-flight windows, pause control, commits."""

@@ -1,0 +1,1 @@
+"""Consumer stages: normalize, symbolicate, store."""
