@@ -49,8 +49,17 @@ class KafkaSettings(Section):
         default_factory=dict,
         description="Extra librdkafka settings for every client (security.protocol, sasl.*, ...).",
     )
+    topic_prefix: str = Field(
+        default="",
+        description="Prepended to every topic name of topics.yaml (isolates tests and tenants).",
+    )
     topics_file: Path = PROJECT_ROOT / "topics.yaml"
     schemas_dir: Path = PROJECT_ROOT / "schemas"
+
+
+    def topic(self, name: str) -> str:
+        """The broker-side name of the topic topics.yaml calls ``name``."""
+        return self.topic_prefix + name
 
 
 class RuntimeSettings(Section):
