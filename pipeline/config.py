@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -55,7 +55,6 @@ class KafkaSettings(Section):
     )
     topics_file: Path = PROJECT_ROOT / "topics.yaml"
     schemas_dir: Path = PROJECT_ROOT / "schemas"
-
 
     def topic(self, name: str) -> str:
         """The broker-side name of the topic topics.yaml calls ``name``."""
@@ -154,11 +153,13 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             path = Path(env_path)
         elif DEFAULT_CONFIG_FILE.exists():
             path = DEFAULT_CONFIG_FILE
-    settings_cls = Settings
+    settings_cls: type[Settings] = Settings
     if path is not None:
         _check_yaml(path)
-        config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": path})  # type: ignore[typeddict-item]
-        settings_cls = type("FileSettings", (Settings,), {"model_config": config})
+        config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": path})
+        settings_cls = cast(
+            type[Settings], type("FileSettings", (Settings,), {"model_config": config})
+        )
     try:
         return settings_cls(**overrides)
     except ValidationError as exc:

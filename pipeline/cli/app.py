@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from pipeline.cli import kafka, topics
+from pipeline.cli import artifacts, browse, kafka, run, topics
 from pipeline.cli.common import ConfigOption, init_settings
 from pipeline.errors import UserError
 
@@ -20,11 +20,15 @@ app = typer.Typer(
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
+app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(browse.events_app, name="events")
+app.add_typer(browse.groups_app, name="groups")
+app.command("run")(run.run)
 
 
 @app.callback()
 def root(ctx: typer.Context, config: ConfigOption = None) -> None:
-    """Settings come from --config (YAML) and PIPELINE_* variables (e.g. PIPELINE_KAFKA__BOOTSTRAP_SERVERS)."""
+    """Settings come from --config (YAML) and PIPELINE_* variables (PIPELINE_KAFKA__...)."""
     init_settings(ctx, config)
 
 

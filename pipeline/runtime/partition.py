@@ -1,0 +1,78 @@
+"""What the loop knows about one assigned partition, and what it tells observers about it."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.runtime.messages import InputMessage
+from pipeline.runtime.offsets import OffsetTracker
+
+TopicPartitionKey = tuple[str, int]
+
+
+class Work:
+    """One message between being taken and being finished (every output acknowledged)."""
+
+    __slots__ = ("epoch", "msg", "pending", "taken_at")
+
+    def __init__(self, msg: InputMessage, epoch: int, taken_at: float) -> None:
+        self.msg = msg
+        self.epoch = epoch
+        self.taken_at = taken_at
+        self.pending = 0
+
+    @property
+    def key(self) -> TopicPartitionKey:
+        return (self.msg.topic, self.msg.partition)
+
+
+@dataclass
+class PartitionState:
+    """Kept across rebalances only while the partition stays assigned.
+
+    ``epoch`` changes on every (re)assignment and seek, so completions of work taken before
+    then are recognised as stale and ignored.
+    """
+
+    epoch: int
+    tracker: OffsetTracker = field(default_factory=OffsetTracker)
+    committed: int | None = None
+    last_timestamp_ms: int | None = None
+    high_watermark: int | None = None
+    revoking: bool = False
+    consumed: int = 0
+    consumed_reported: int = 0
+    recent_failures: deque[bool] = field(default_factory=deque)
+    metric_children: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def position(self) -> int | None:
+        """The next offset the consumer will take."""
+        last = self.tracker.last_seen
+        return None if last is None else last + 1
+
+
+@dataclass(frozen=True)
+class PartitionStatus:
+    """A snapshot for observers such as the backlog slicer and the status view."""
+
+    topic: str
+    partition: int
+    position: int | None
+    committed: int | None
+    high_watermark: int | None
+    in_flight: int
+    last_timestamp_ms: int | None
+    paused_reasons: frozenset[str]
+
+    @property
+    def lag(self) -> int | None:
+        if self.high_watermark is None or self.position is None:
+            return None
+        return max(0, self.high_watermark - self.position)
+
+    def age_ms(self, now_ms: int) -> int | None:
+        """How old the message at the consumer's position is (approximated by the last taken)."""
+        return None if self.last_timestamp_ms is None else max(0, now_ms - self.last_timestamp_ms)

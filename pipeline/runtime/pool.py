@@ -1,0 +1,196 @@
+"""Where process functions run: a growing thread pool, or a pool of processes for CPU work.
+
+Both report to one completion queue that only the consumer loop reads, so all offset and pause
+bookkeeping stays on the loop's thread without locks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from queue import SimpleQueue
+from typing import Any, Protocol
+
+from pipeline.runtime.messages import InputMessage, Processed
+from pipeline.runtime.retry import FailedAfterRetries, RetryPolicy
+from pipeline.runtime.stage import ProcessFn
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A message the process function could not handle (after retries), as plain data."""
+
+    error: str
+    attempts: int
+
+
+Outcome = Processed | Failure
+
+
+def run_one(fn: ProcessFn, retry: RetryPolicy, msg: InputMessage) -> Outcome:
+    try:
+        return retry.call(fn, msg)
+    except FailedAfterRetries as failed:
+        cause = failed.cause
+        return Failure(f"{type(cause).__name__}: {cause}"[:2000], failed.attempts)
+
+
+class Task(Protocol):
+    """A unit of work owned by the loop; the pool only needs its message."""
+
+    @property
+    def msg(self) -> InputMessage: ...
+
+
+Completion = tuple[Any, Outcome]
+
+
+class WorkPool(Protocol):
+    def submit(self, tasks: Sequence[Task]) -> None: ...
+
+    def adjust(self) -> None: ...
+
+    def shutdown(self, wait: bool) -> None: ...
+
+
+class ThreadPool:
+    """Threads for I/O-bound stages: few while work is cheap, more when calls get stuck.
+
+    Many threads contending for the GIL slow cheap work down, so the pool starts small. When
+    queued tasks stop being picked up (every thread is waiting on something slow), ``adjust``
+    doubles the pool, up to ``max_workers``: a slow call holds one thread, never the stage.
+    """
+
+    def __init__(
+        self,
+        fn: ProcessFn,
+        retry: RetryPolicy,
+        completions: SimpleQueue[Any],
+        max_workers: int,
+        name: str = "stage",
+        min_workers: int = 2,
+        stall_s: float = 0.005,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fn = fn
+        self._retry = retry
+        self._completions = completions
+        self._max = max_workers
+        self._name = name
+        self._stall_s = stall_s
+        self._clock = clock
+        self._tasks: SimpleQueue[Task | None] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._last_take = clock()
+        for _ in range(min(min_workers, max_workers)):
+            self._start_worker()
+
+    @property
+    def size(self) -> int:
+        return len(self._threads)
+
+    def submit(self, tasks: Sequence[Task]) -> None:
+        put = self._tasks.put
+        for task in tasks:
+            put(task)
+
+    def adjust(self) -> None:
+        """Called every loop tick: grow when queued work has not been picked up for a while."""
+        backlog = self._tasks.qsize()
+        if not backlog or self._clock() - self._last_take < self._stall_s:
+            return
+        for _ in range(min(backlog, len(self._threads), self._max - len(self._threads))):
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}-worker-{len(self._threads)}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        get, put, clock = self._tasks.get, self._completions.put, self._clock
+        fn, retry = self._fn, self._retry
+        while True:
+            task = get()
+            if task is None:
+                return
+            self._last_take = clock()
+            put((task, run_one(fn, retry, task.msg)))
+
+    def shutdown(self, wait: bool) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
+_worker_fn: ProcessFn | None = None
+_worker_retry: RetryPolicy | None = None
+
+
+def _init_process_worker(fn: ProcessFn, retry: RetryPolicy) -> None:
+    """Runs once per worker process: the parent coordinates shutdown, so ignore its signals."""
+    global _worker_fn, _worker_retry
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _worker_fn, _worker_retry = fn, retry
+
+
+def _run_chunk(messages: Sequence[InputMessage]) -> list[Outcome]:
+    assert _worker_fn is not None and _worker_retry is not None
+    return [run_one(_worker_fn, _worker_retry, msg) for msg in messages]
+
+
+class ProcessPool:
+    """Worker processes for CPU-bound stages, so work uses more than one core despite the GIL.
+
+    Messages go over in chunks to amortize pickling; the function is sent once per worker.
+    """
+
+    def __init__(
+        self,
+        fn: ProcessFn,
+        retry: RetryPolicy,
+        completions: SimpleQueue[Any],
+        workers: int,
+        chunk_size: int = 16,
+    ) -> None:
+        self._completions = completions
+        self._chunk = chunk_size
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_process_worker,
+            initargs=(fn, retry),
+        )
+
+    def submit(self, tasks: Sequence[Task]) -> None:
+        for start in range(0, len(tasks), self._chunk):
+            chunk = list(tasks[start : start + self._chunk])
+            future = self._executor.submit(_run_chunk, [task.msg for task in chunk])
+            future.add_done_callback(self._reporter(chunk))
+
+    def _reporter(self, chunk: list[Task]) -> Callable[[Future[list[Outcome]]], None]:
+        def report(future: Future[list[Outcome]]) -> None:
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # a worker died: fail the chunk, the loop dead-letters it
+                outcomes = [Failure(f"worker process failed: {exc!r}", 1)] * len(chunk)
+            for task, outcome in zip(chunk, outcomes, strict=True):
+                self._completions.put((task, outcome))
+
+        return report
+
+    def adjust(self) -> None:
+        """A process pool has a fixed size: one process per core is what CPU work wants."""
+
+    def shutdown(self, wait: bool) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=not wait)

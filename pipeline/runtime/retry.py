@@ -1,0 +1,62 @@
+"""Retry in place for transient errors: backoff with jitter, bounded in attempts and time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from pipeline.runtime.errors import TransientError
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    max_seconds: float = 30.0
+    initial_backoff_s: float = 0.1
+    max_backoff_s: float = 5.0
+
+    def call(self, fn: Callable[[A], T], arg: A) -> T:
+        """Run ``fn``, retrying TransientError; raises FailedAfterRetries with the attempt count.
+
+        The first attempt runs without tenacity: almost every call succeeds at once, and the
+        retry machinery costs more than a cheap stage function.
+        """
+        try:
+            return fn(arg)
+        except TransientError:
+            pass
+        except Exception as exc:
+            raise FailedAfterRetries(exc, 1) from exc
+        if self.attempts < 2:
+            raise FailedAfterRetries(TransientError("no retries allowed"), 1)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts - 1) | stop_after_delay(self.max_seconds),
+            wait=wait_random_exponential(multiplier=self.initial_backoff_s, max=self.max_backoff_s),
+            retry=retry_if_exception_type(TransientError),
+            reraise=True,
+        )
+        try:
+            return retrying(fn, arg)
+        except Exception as exc:
+            raise FailedAfterRetries(exc, 1 + retrying.statistics.get("attempt_number", 1)) from exc
+
+
+class FailedAfterRetries(Exception):
+    """Carries how many attempts were made, for the DLQ headers."""
+
+    def __init__(self, cause: BaseException, attempts: int) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+        self.attempts = attempts

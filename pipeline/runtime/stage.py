@@ -1,0 +1,44 @@
+"""The declaration of a stage: what it reads, what it does, where its output goes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pipeline.runtime.messages import InputMessage, Processed, Produce
+
+ProcessFn = Callable[[InputMessage], Processed]
+"""In processes mode: a picklable module-level callable (or module-level class instance)."""
+
+InvalidFn = Callable[[InputMessage, str], Sequence[Produce]]
+"""Records (an `invalid` outcome) to emit when a message is sent to the DLQ."""
+
+ExecutionMode = Literal["threads", "processes"]
+
+
+class Sink(Protocol):
+    """A durable destination written in batches, such as the event database."""
+
+    def write(self, items: Sequence[Any]) -> None:
+        """Write every item durably or raise; SinkUnavailable means retry the same batch later."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    input_topic: str
+    group_id: str
+    process: ProcessFn
+    mode: ExecutionMode = "threads"
+    dlq_topic: str | None = None
+    on_invalid: InvalidFn | None = None
+    sink: Sink | None = None
+    sink_batch_size: int = 500
+    sink_batch_max_wait_s: float = 0.2
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.dlq_topic or f"{self.input_topic}.dlq"

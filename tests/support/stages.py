@@ -1,0 +1,93 @@
+"""Stages whose behaviour is scripted by the message value, for runtime tests and benchmarks.
+
+Value forms: ``sleep:<seconds>:<id>`` waits (I/O-like), ``cpu:<iterations>:<id>`` burns CPU,
+``poison:<id>`` raises, ``flaky:<failures>:<id>`` fails transiently that many times per process,
+anything else is copied through. Output goes to ``<prefix>test.out`` with the input's key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.runtime.errors import SinkUnavailable, TransientError
+from pipeline.runtime.messages import InputMessage, Processed, Produce, Write
+from pipeline.runtime.stage import StageSpec
+
+INPUT = "test.in"
+OUTPUT = "test.out"
+
+_flaky_attempts: Counter[bytes] = Counter()
+_flaky_lock = threading.Lock()
+
+
+class Scripted:
+    """A picklable process function (processes mode sends it to each worker once)."""
+
+    def __init__(self, output_topic: str | None, to_sink: bool = False) -> None:
+        self.output_topic = output_topic
+        self.to_sink = to_sink
+
+    def __call__(self, msg: InputMessage) -> Processed:
+        value = msg.value or b""
+        if value.startswith(b"sleep:"):
+            time.sleep(float(value.split(b":")[1]))
+        elif value.startswith(b"cpu:"):
+            burn_cpu(int(value.split(b":")[1]))
+        elif value.startswith(b"poison:"):
+            raise ValueError(f"poison message at offset {msg.offset}")
+        elif value.startswith(b"flaky:"):
+            with _flaky_lock:
+                _flaky_attempts[value] += 1
+                attempt = _flaky_attempts[value]
+            if attempt <= int(value.split(b":")[1]):
+                raise TransientError(f"flaky attempt {attempt}")
+        if self.to_sink:
+            return Processed([Write(value)])
+        assert self.output_topic is not None
+        return Processed([Produce(self.output_topic, value=value, key=msg.key)])
+
+
+def burn_cpu(iterations: int) -> str:
+    digest = b"seed"
+    for _ in range(iterations):
+        digest = hashlib.sha256(digest).digest()
+    return digest.hex()
+
+
+class ListSink:
+    """Records what was written; ``failing`` simulates a database outage."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.failing = False
+        self.failed_writes = 0
+        self._lock = threading.Lock()
+
+    def write(self, items: Sequence[Any]) -> None:
+        if self.failing:
+            self.failed_writes += 1
+            raise SinkUnavailable("simulated outage")
+        with self._lock:
+            self.items.extend(items)
+
+    def close(self) -> None:
+        pass
+
+
+def scripted_stage(settings: Settings) -> StageSpec:
+    """Factory for `pipeline run tests.support.stages:scripted_stage` (a real subprocess)."""
+    mode = os.environ.get("TEST_STAGE_MODE", "threads")
+    return StageSpec(
+        name="scripted",
+        input_topic=settings.kafka.topic(INPUT),
+        group_id=os.environ.get("TEST_STAGE_GROUP", settings.kafka.topic("scripted")),
+        process=Scripted(settings.kafka.topic(OUTPUT)),
+        mode="processes" if mode == "processes" else "threads",
+    )
