@@ -301,7 +301,10 @@ class StageRuntime:
             except Empty:
                 return
             if isinstance(item, SinkDone):
-                for work in item.tasks:
+                for work, follow_ups in item.written:
+                    work.pending += len(follow_ups)
+                    for record in follow_ups:
+                        self._produce(work, record)
                     self._acknowledged(work)
             elif isinstance(item, SinkFailed):
                 self._dead_letter(item.task, Failure(item.error, 1), pending_before=1)

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from pipeline.runtime.errors import SinkUnavailable
+from pipeline.runtime.messages import Produce
 from pipeline.runtime.stage import Sink
 
 log = structlog.get_logger()
@@ -25,9 +26,9 @@ log = structlog.get_logger()
 
 @dataclass(frozen=True, slots=True)
 class SinkDone:
-    """Completion: these tasks' items are durably written."""
+    """Completion: these tasks' items are durably written; produce their follow-ups next."""
 
-    tasks: Sequence[Any]
+    written: Sequence[tuple[Any, Sequence[Produce]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +104,8 @@ class SinkWriter:
         backoff = self._backoff[0]
         while batch and not self._stop.is_set():
             try:
-                self._sink.write([item for _, items in batch for item in items])
-                self._completions.put(SinkDone([task for task, _ in batch]))
+                follow_ups = self._sink.write([item for _, items in batch for item in items])
+                self._completions.put(SinkDone(_per_task(batch, follow_ups)))
                 batch = []
             except SinkUnavailable as exc:
                 self._mark_unavailable(exc, backoff)
@@ -127,12 +128,27 @@ class SinkWriter:
         """Write entries one by one; returns what is left if the sink goes away meanwhile."""
         for index, (task, items) in enumerate(batch):
             try:
-                self._sink.write(items)
+                follow_ups = self._sink.write(items)
             except SinkUnavailable:
                 return batch[index:]
             except Exception as exc:
                 log.error("sink.item_failed", error=repr(exc))
                 self._completions.put(SinkFailed(task, f"{type(exc).__name__}: {exc}"[:2000]))
             else:
-                self._completions.put(SinkDone([task]))
+                self._completions.put(SinkDone(_per_task([(task, items)], follow_ups)))
         return []
+
+
+def _per_task(
+    batch: Sequence[tuple[Any, Sequence[Any]]], follow_ups: Sequence[Sequence[Produce]]
+) -> list[tuple[Any, Sequence[Produce]]]:
+    """Regroup the sink's per-item follow-up records by the task that submitted the items."""
+    if not follow_ups:
+        return [(task, ()) for task, _ in batch]
+    grouped: list[tuple[Any, Sequence[Produce]]] = []
+    index = 0
+    for task, items in batch:
+        records = [r for per_item in follow_ups[index : index + len(items)] for r in per_item]
+        grouped.append((task, records))
+        index += len(items)
+    return grouped

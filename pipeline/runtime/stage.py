@@ -20,8 +20,13 @@ ExecutionMode = Literal["threads", "processes"]
 class Sink(Protocol):
     """A durable destination written in batches, such as the event database."""
 
-    def write(self, items: Sequence[Any]) -> None:
-        """Write every item durably or raise; SinkUnavailable means retry the same batch later."""
+    def write(self, items: Sequence[Any]) -> Sequence[Sequence[Produce]]:
+        """Write every item durably or raise; SinkUnavailable means retry the same batch later.
+
+        Returns, per item, records to produce once written (e.g. `accepted` outcomes for the
+        events that were new), or an empty sequence for none at all. The input offset is
+        committed only after those are acknowledged too.
+        """
 
     def close(self) -> None: ...
 

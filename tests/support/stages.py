@@ -70,12 +70,13 @@ class ListSink:
         self.failed_writes = 0
         self._lock = threading.Lock()
 
-    def write(self, items: Sequence[Any]) -> None:
+    def write(self, items: Sequence[Any]) -> Sequence[Sequence[Produce]]:
         if self.failing:
             self.failed_writes += 1
             raise SinkUnavailable("simulated outage")
         with self._lock:
             self.items.extend(items)
+        return ()
 
     def close(self) -> None:
         pass
