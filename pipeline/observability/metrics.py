@@ -26,9 +26,10 @@ class StageMetrics:
         cohorts_kept: int = 30,
     ) -> None:
         self.stage = stage
-        self._cohort_width_ms = cohort_width_s * 1000
-        self._cohorts_kept = cohorts_kept
-        self._cohorts: dict[int, Buckets] = {}
+        self.cohort_width_ms = cohort_width_s * 1000
+        self.cohorts_kept = cohorts_kept
+        self.cohorts: dict[int, Buckets] = {}
+        """Receive-time bucket to histogram; replaced, never mutated, so readers need no lock."""
         self._cohort_lock = threading.Lock()
         labels = ["stage"]
         self.consumed = Counter(
@@ -39,7 +40,7 @@ class StageMetrics:
         )
         self.produced = Counter(
             "pipeline_produced_messages",
-            "Records acknowledged by the broker.",
+            "Records handed to the producer (each acknowledged before the commit covering it).",
             [*labels, "topic"],
             registry=registry,
         )
@@ -111,20 +112,20 @@ class StageMetrics:
 
     def cohort_latency(self, received_at_ms: int) -> Buckets:
         """The end-to-end histogram of the event's receive-time cohort (hot path: cached)."""
-        bucket = received_at_ms // self._cohort_width_ms
-        child = self._cohorts.get(bucket)
+        bucket = received_at_ms // self.cohort_width_ms
+        child = self.cohorts.get(bucket)
         if child is not None:
             return child
         with self._cohort_lock:
-            label = time.strftime("%H:%M", time.gmtime(bucket * self._cohort_width_ms / 1000))
+            label = time.strftime("%H:%M", time.gmtime(bucket * self.cohort_width_ms / 1000))
             child = self.end_to_end_seconds.labels(self.stage, label)
-            cohorts = dict(self._cohorts)
+            cohorts = dict(self.cohorts)
             cohorts[bucket] = child
-            for old in sorted(cohorts)[: max(0, len(cohorts) - self._cohorts_kept)]:
+            for old in sorted(cohorts)[: max(0, len(cohorts) - self.cohorts_kept)]:
                 del cohorts[old]
                 self.end_to_end_seconds.remove(
                     self.stage,
-                    time.strftime("%H:%M", time.gmtime(old * self._cohort_width_ms / 1000)),
+                    time.strftime("%H:%M", time.gmtime(old * self.cohort_width_ms / 1000)),
                 )
-            self._cohorts = cohorts
+            self.cohorts = cohorts
         return child

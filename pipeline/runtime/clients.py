@@ -25,6 +25,8 @@ def consumer_config(
         "auto.offset.reset": "earliest",
         # Bound the prefetch queue so memory stays flat however large the backlog.
         "queued.max.messages.kbytes": 16384,
+        # Past that bound librdkafka backs off fetching for this long (default 1 s: a stall).
+        "fetch.queue.backoff.ms": 10,
         "group.protocol": kafka.group_protocol,
     }
     if kafka.group_protocol == "classic":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from queue import Empty, SimpleQueue
 from typing import Any, cast
 
@@ -27,7 +26,13 @@ from pipeline.observability.metrics import StageMetrics
 from pipeline.runtime.dead_letter import dead_letter_record
 from pipeline.runtime.downstream import DownstreamLagMonitor
 from pipeline.runtime.errors import StageHalted
-from pipeline.runtime.messages import RECEIVED_AT_HEADER, InputMessage, Processed, Produce, Write
+from pipeline.runtime.messages import (
+    RECEIVED_AT_HEADER,
+    Processed,
+    Produce,
+    Write,
+    received_at,
+)
 from pipeline.runtime.offsets import OffsetTracker
 from pipeline.runtime.partition import PartitionState, PartitionStatus, TopicPartitionKey, Work
 from pipeline.runtime.pauses import PauseBook
@@ -66,7 +71,15 @@ class StageRuntime:
         self._clock = clock
         self._wall_ms = wall_ms
         self._consumer = Consumer({**consumer_config, "on_commit": self._on_commit_result})
-        self._producer = Producer(producer_config)
+        self._producer = Producer(
+            {
+                **producer_config,
+                "delivery.report.only.error": True,
+                "on_delivery": self._delivery_failed,
+            }
+        )
+        self._redeliver: list[Produce] = []
+        self._fatal: str | None = None
         self._producer_capacity = int(producer_config.get("queue.buffering.max.messages", 100000))
         self._completions: SimpleQueue[Any] = SimpleQueue()
         retry = RetryPolicy(
@@ -95,7 +108,7 @@ class StageRuntime:
         self._parts: dict[TopicPartitionKey, PartitionState] = {}
         self._pauses: PauseBook[TopicPartitionKey] = PauseBook()
         self._paused: set[TopicPartitionKey] = set()
-        self._blocked: list[tuple[Work, Produce]] = []
+        self._blocked: list[tuple[Work, Produce]] = []  # records the producer had no room for
         self._epochs = 0
         self._stop_requested = False
         self._stopping_since: float | None = None
@@ -111,6 +124,9 @@ class StageRuntime:
         self._now_ms = wall_ms()
         self._produced: dict[str, int] = {}
         self._processing = metrics.processing_seconds.labels(spec.name)
+        self._window_full: set[TopicPartitionKey] = set()
+        self._cohorts = metrics.cohorts
+        self._cohort_width_ms = metrics.cohort_width_ms
 
     # ----- public control -------------------------------------------------------------------
 
@@ -161,10 +177,9 @@ class StageRuntime:
         self._epochs += 1
         state.epoch = self._epochs
         state.tracker.reset(offset)
-        self._pauses.mark(key, WINDOW_FULL, False)
+        self._set_pause(key, WINDOW_FULL, False)
         self._consumer.seek(TopicPartition(topic, partition, offset))
-        self._commit_sync([TopicPartition(topic, partition, offset)])
-        state.committed = offset
+        self._commit([TopicPartition(topic, partition, offset)], False, flush_timeout=None)
 
     # ----- the loop -------------------------------------------------------------------------
 
@@ -206,11 +221,13 @@ class StageRuntime:
         self._pool.adjust()
         self._handle_completions()
         self._producer.poll(0)
+        if self._fatal is not None:
+            raise StageHalted(self._fatal)
         self._retry_blocked()
         self._update_pressure()
         self._apply_pauses()
         if now - self._last_commit >= self.limits.commit_interval_s:
-            self._commit_async()
+            self._commit(self._commit_positions(), asynchronous=True, flush_timeout=2.0)
             self._last_commit = now
         if now - self._last_observe >= 1.0:
             self._observe()
@@ -239,10 +256,12 @@ class StageRuntime:
 
     def _close(self, commit: bool) -> None:
         if commit:
-            self._producer.flush(max(1.0, self.limits.shutdown_grace_s / 2))
-            self._producer.poll(0)
             self._handle_completions()
-            self._commit_sync(self._commit_positions())
+            self._commit(
+                self._commit_positions(),
+                asynchronous=False,
+                flush_timeout=max(1.0, self.limits.shutdown_grace_s / 2),
+            )
         if self._downstream is not None:
             self._downstream.stop()
         self._pool.shutdown(wait=False)
@@ -257,29 +276,40 @@ class StageRuntime:
         if not messages:
             return
         now = self._now
+        parts = self._parts
         taken: list[Work] = []
         touched: set[TopicPartitionKey] = set()
-        for raw in messages:
+        for message in messages:
+            # librdkafka types every accessor Optional; on a message without error() they are
+            # all set. Typing it Any once keeps cast() calls off the per-message path.
+            raw: Any = message
             error = raw.error()
             if error is not None:
                 self._on_consume_error(error)
                 continue
-            msg = _detach(raw)
-            key = (msg.topic, msg.partition)
-            state = self._parts.get(key)
+            key = (raw.topic(), raw.partition())
+            state = parts.get(key)
             if state is None or state.revoking or self._stopping_since is not None:
                 continue  # not ours any more, or stopping: the next owner or run re-reads it
-            offset = msg.offset
+            offset = raw.offset()
             last = state.tracker.last_seen
             if last is not None and offset <= last:
                 continue  # already taken (a re-fetch after pause or seek)
+            headers = raw.headers() or ()
+            timestamp = raw.timestamp()[1]
+            received = received_at(headers, timestamp) if headers else timestamp
+            work = Work(
+                key[0], key[1], offset, raw.key(), raw.value(), timestamp, headers, received
+            )
+            work.epoch = state.epoch
+            work.taken_at = now
             state.tracker.add(offset)
-            state.last_timestamp_ms = msg.timestamp_ms
-            taken.append(Work(msg, state.epoch, now))
+            state.last_timestamp_ms = timestamp
             state.consumed += 1
+            taken.append(work)
             touched.add(key)
         for key in touched:  # the window is checked per batch: at most one batch over
-            if self._parts[key].tracker.in_flight >= self._window:
+            if parts[key].tracker.in_flight >= self._window:
                 self._set_pause(key, WINDOW_FULL, True)
         if taken:
             self._pool.submit(taken)
@@ -300,62 +330,60 @@ class StageRuntime:
                 item = get()
             except Empty:
                 return
-            if isinstance(item, SinkDone):
-                for work, follow_ups in item.written:
-                    work.pending += len(follow_ups)
-                    for record in follow_ups:
-                        self._produce(work, record)
-                    self._acknowledged(work)
-            elif isinstance(item, SinkFailed):
-                self._dead_letter(item.task, Failure(item.error, 1), pending_before=1)
-            else:
+            if type(item) is tuple:
                 work, outcome = item
-                state = self._parts.get((work.msg.topic, work.msg.partition))
+                state = self._parts.get((work.topic, work.partition))
                 if state is None or state.epoch != work.epoch:
                     continue  # revoked or sought since it was taken
-                if isinstance(outcome, Failure):
-                    self._dead_letter(work, outcome, pending_before=0)
+                if type(outcome) is Failure:
+                    self._dead_letter(work, outcome)
                 else:
                     self._dispatch(work, outcome)
-
-    def _current(self, work: Work) -> bool:
-        state = self._parts.get(work.key)
-        return state is not None and state.epoch == work.epoch
+            elif isinstance(item, SinkDone):
+                for work, follow_ups in item.written:
+                    # Follow-ups go out even for revoked work: the next owner's write finds the
+                    # event already stored and would not emit them again.
+                    work.pending -= 1
+                    self._emit(work, follow_ups)
+            elif isinstance(item, SinkFailed):
+                item.task.pending -= 1
+                self._dead_letter(item.task, Failure(item.error, 1))
 
     def _dispatch(self, work: Work, processed: Processed) -> None:
+        self._record_outcome(work, failed=False)
+        emits: Any = processed.emits
+        if len(emits) == 1 and type(emits[0]) is Produce:  # the common case, kept cheap
+            self._emit(work, emits)
+            return
         produces: list[Produce] = []
         writes: list[Any] = []
-        for emit in processed.emits:
+        for emit in emits:
             if isinstance(emit, Write):
                 writes.append(emit.item)
             else:
                 produces.append(emit)
-        work.pending = len(produces) + (1 if writes else 0)
-        self._record_outcome(work, failed=False)
-        if work.pending == 0:
-            self._finish(work)
-            return
-        for record in produces:
-            self._produce(work, record)
         if writes:
             assert self._sink is not None, f"stage {self.spec.name} emitted Write without a sink"
+            work.pending += 1
             self._sink.submit(work, writes)
+        self._emit(work, produces)
 
-    def _dead_letter(self, work: Work, failure: Failure, pending_before: int) -> None:
+    def _dead_letter(self, work: Work, failure: Failure) -> None:
         """DLQ record plus `invalid` outcomes for a message that cannot be processed; go on."""
+        msg = work
         self.metrics.failed.labels(self.spec.name).inc()
         log.warning(
             "runtime.dead_lettered",
             stage=self.spec.name,
-            topic=work.msg.topic,
-            partition=work.msg.partition,
-            offset=work.msg.offset,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
             error=failure.error,
             attempts=failure.attempts,
         )
         records = [
             dead_letter_record(
-                work.msg,
+                msg,
                 self.spec.dead_letter_topic,
                 self.spec.name,
                 failure.error,
@@ -364,46 +392,62 @@ class StageRuntime:
             )
         ]
         if self.spec.on_invalid is not None:
-            records.extend(self.spec.on_invalid(work.msg, failure.error))
-        work.pending += len(records) - pending_before
+            records.extend(self.spec.on_invalid(msg, failure.error))
         self.metrics.dead_lettered.labels(self.spec.name).inc()
         self._record_outcome(work, failed=True)
-        for record in records:
-            self._produce(work, record)
+        self._emit(work, records)
 
-    def _produce(self, work: Work, record: Produce) -> None:
+    def _emit(self, work: Work, records: Sequence[Produce]) -> None:
+        """Hand records to the producer; the work is finished once all are handed over.
+
+        Acknowledgement is checked at commit time (flush, then commit), not per record: a
+        delivery callback per record cost more than consuming the record did.
+        """
+        for record in records:
+            if not self._hand_over(work, record):
+                work.pending += 1
+                self._blocked.append((work, record))
+        if work.pending == 0:
+            self._finish(work)
+
+    def _hand_over(self, work: Work | None, record: Produce) -> bool:
         headers = record.headers
-        if work.msg.headers and not any(name == RECEIVED_AT_HEADER for name, _ in headers):
-            received = work.msg.header(RECEIVED_AT_HEADER)
-            if received is not None:
+        if work is not None and work.headers:
+            received = work.header(RECEIVED_AT_HEADER)
+            if received is not None and not any(n == RECEIVED_AT_HEADER for n, _ in headers):
                 headers = [*headers, (RECEIVED_AT_HEADER, received)]
         try:
             self._producer.produce(
                 record.topic,
                 value=record.value,
                 key=record.key,
-                headers=list(headers),
-                on_delivery=partial(self._delivered, work, record),
+                headers=cast(list[tuple[str, str | bytes | None]], headers) or None,
             )
         except BufferError:
-            self._blocked.append((work, record))
             self._set_global_pause(PRODUCER_QUEUE, True)
-
-    def _delivered(self, work: Work, record: Produce, error: KafkaError | None, _: Any) -> None:
-        if error is not None:
-            log.warning("runtime.delivery_failed", topic=record.topic, error=str(error))
-            self._blocked.append((work, record))  # retried: the input offset stays uncommitted
-            return
+            return False
         self._produced[record.topic] = self._produced.get(record.topic, 0) + 1
-        self._acknowledged(work)
+        return True
 
-    def _acknowledged(self, work: Work) -> None:
-        work.pending -= 1
-        if work.pending <= 0:
-            self._finish(work)
+    def _delivery_failed(self, error: KafkaError, msg: Message) -> None:
+        """Only failures are reported (delivery.report.only.error). librdkafka has already
+        retried for delivery.timeout.ms; a retriable failure is produced again, any other stops
+        the stage before the offsets covering it can be committed."""
+        if not error.retriable() and error.code() != KafkaError._MSG_TIMED_OUT:
+            self._fatal = f"delivery to {msg.topic()} failed: {error}"
+            return
+        log.warning("runtime.delivery_failed", topic=msg.topic(), error=str(error))
+        record = Produce(
+            topic=cast(str, msg.topic()),
+            value=msg.value(),
+            key=msg.key(),
+            headers=cast(list[tuple[str, bytes]] | None, msg.headers()) or (),
+        )
+        if not self._hand_over(None, record):
+            self._redeliver.append(record)
 
     def _finish(self, work: Work) -> None:
-        msg = work.msg
+        msg = work
         key = (msg.topic, msg.partition)
         state = self._parts.get(key)
         if state is None or state.epoch != work.epoch:
@@ -411,17 +455,19 @@ class StageRuntime:
         state.tracker.done(msg.offset)
         self._processing.observe(self._now - work.taken_at)
         received = msg.received_at_ms
-        self.metrics.cohort_latency(received).observe(max(0.0, (self._now_ms - received) / 1000))
-        if WINDOW_FULL in self._pauses.local_reasons(key) and (
-            state.tracker.in_flight <= self._window_resume
-        ):
+        cohort = self._cohorts.get(received // self._cohort_width_ms)
+        if cohort is None:
+            cohort = self.metrics.cohort_latency(received)
+            self._cohorts = self.metrics.cohorts
+        cohort.observe(max(0.0, (self._now_ms - received) / 1000))
+        if key in self._window_full and state.tracker.in_flight <= self._window_resume:
             self._set_pause(key, WINDOW_FULL, False)
 
     def _record_outcome(self, work: Work, failed: bool) -> None:
         limit = self.limits.max_failure_ratio
         if limit is None:
             return
-        state = self._parts.get(work.key)
+        state = self._parts.get((work.topic, work.partition))
         if state is None:
             return
         recent = state.recent_failures
@@ -430,17 +476,23 @@ class StageRuntime:
             recent.popleft()
         if len(recent) == self.limits.failure_window and sum(recent) / len(recent) >= limit:
             raise StageHalted(
-                f"{sum(recent)} of the last {len(recent)} messages of {work.msg.topic}"
-                f"[{work.msg.partition}] failed (limit {limit:.0%}): check the configuration"
+                f"{sum(recent)} of the last {len(recent)} messages of {work.topic}"
+                f"[{work.partition}] failed (limit {limit:.0%}): check the configuration"
             )
 
     def _retry_blocked(self) -> None:
+        while self._redeliver and self._hand_over(None, self._redeliver[0]):
+            self._redeliver.pop(0)
         if not self._blocked:
             return
         blocked, self._blocked = self._blocked, []
-        for work, record in blocked:
-            if self._current(work) or self._stopping_since is not None:
-                self._produce(work, record)
+        for index, (work, record) in enumerate(blocked):
+            if not self._hand_over(work, record):
+                self._blocked.extend(blocked[index:])  # still full: keep the order, try later
+                return
+            work.pending -= 1
+            if work.pending == 0:
+                self._finish(work)
 
     # ----- pressure and pauses --------------------------------------------------------------
 
@@ -465,6 +517,11 @@ class StageRuntime:
             self._set_global_pause(DOWNSTREAM_LAG, self._downstream.over_limit)
 
     def _set_pause(self, key: TopicPartitionKey, reason: str, active: bool) -> None:
+        if reason == WINDOW_FULL:
+            if active:
+                self._window_full.add(key)
+            else:
+                self._window_full.discard(key)
         if self._pauses.mark(key, reason, active):
             self._log_pause(reason, active, topic=key[0], partition=key[1])
 
@@ -506,24 +563,28 @@ class StageRuntime:
                 offsets.append(TopicPartition(key[0], key[1], committable))
         return offsets
 
-    def _commit_async(self) -> None:
-        offsets = self._commit_positions()
-        if not offsets:
-            return
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=True)
-        except KafkaException as exc:
-            log.warning("runtime.commit_failed", error=str(exc))
-            return
-        self._note_committed(offsets)
+    def _commit(
+        self, offsets: list[TopicPartition], asynchronous: bool, flush_timeout: float | None
+    ) -> None:
+        """Commit, after making sure every record handed to the producer is acknowledged.
 
-    def _commit_sync(self, offsets: list[TopicPartition]) -> None:
+        ``offsets`` must be computed before the flush: work finished during it is not covered.
+        ``flush_timeout=None`` skips the flush, for offsets whose data is durable elsewhere.
+        """
         if not offsets:
             return
+        if flush_timeout is not None:
+            remaining = self._producer.flush(flush_timeout)
+            if remaining or self._redeliver or self._fatal is not None:
+                log.warning("runtime.commit_deferred", unacknowledged=remaining)
+                return
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            if asynchronous:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            log.warning("runtime.commit_failed", error=str(exc), sync=True)
+            log.warning("runtime.commit_failed", error=str(exc), asynchronous=asynchronous)
             return
         self._note_committed(offsets)
 
@@ -581,9 +642,12 @@ class StageRuntime:
             self._handle_completions()
             self._producer.poll(0.01)
             self._retry_blocked()
-        self._producer.flush(max(0.0, deadline - self._clock()))
         self._handle_completions()
-        self._commit_sync(self._commit_positions(keys))
+        self._commit(
+            self._commit_positions(keys),
+            asynchronous=False,
+            flush_timeout=max(0.5, deadline - self._clock()),
+        )
         unfinished = sum(self._parts[k].tracker.in_flight for k in keys)
         if unfinished:
             self.metrics.dropped_on_revoke.labels(self.spec.name).inc(unfinished)
@@ -610,6 +674,7 @@ class StageRuntime:
 
     def _forget(self, key: TopicPartitionKey) -> None:
         self._parts.pop(key, None)
+        self._window_full.discard(key)
         self._pauses.remove_partition(key)
         self._paused.discard(key)
 
@@ -639,17 +704,3 @@ class StageRuntime:
                     state.metric_children["lag"].set(max(0, high - position))
         for hook in self._tick_hooks:
             hook(self)
-
-
-def _detach(raw: Message) -> InputMessage:
-    """Copy what the stage needs out of librdkafka's message (which cannot be pickled)."""
-    headers = raw.headers()
-    return InputMessage(
-        topic=cast(str, raw.topic()),
-        partition=cast(int, raw.partition()),
-        offset=cast(int, raw.offset()),
-        key=raw.key(),
-        value=raw.value(),
-        timestamp_ms=raw.timestamp()[1],
-        headers=cast(list[tuple[str, bytes]], headers) if headers else (),
-    )

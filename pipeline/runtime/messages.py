@@ -1,4 +1,8 @@
-"""What flows through a stage: the input message and what processing it emits."""
+"""What flows through a stage: the input message and what processing it emits.
+
+These are created for every message, so they are plain slotted dataclasses rather than frozen
+ones (frozen construction costs microseconds); treat them as immutable.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ Headers = Sequence[tuple[str, bytes]]
 class InputMessage:
     """One consumed record, detached from librdkafka so it can cross to a worker process.
 
-    Treat as immutable; not frozen because frozen dataclasses cost microseconds per message.
+    ``received_at_ms`` is the edge's receive time (header), else the broker timestamp.
     """
 
     topic: str
@@ -26,6 +30,8 @@ class InputMessage:
     value: bytes | None
     timestamp_ms: int
     headers: Headers = ()
+    received_at_ms: int = -1
+    """-1 means unknown: use ``received_at(headers, timestamp_ms)`` when building one."""
 
     def header(self, name: str) -> bytes | None:
         for key, value in self.headers:
@@ -33,21 +39,18 @@ class InputMessage:
                 return value
         return None
 
-    @property
-    def received_at_ms(self) -> int:
-        """Edge receive time from the header, else the broker timestamp."""
-        if not self.headers:
-            return self.timestamp_ms
-        raw = self.header(RECEIVED_AT_HEADER)
-        if raw is not None:
+
+def received_at(headers: Headers, default_ms: int) -> int:
+    for key, value in headers:
+        if key == RECEIVED_AT_HEADER:
             try:
-                return int(raw)
+                return int(value)
             except ValueError:
-                pass
-        return self.timestamp_ms
+                break
+    return default_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Produce:
     """A record for a Kafka topic; the input offset waits for its delivery report."""
 
@@ -57,7 +60,7 @@ class Produce:
     headers: Headers = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
     """An item for the stage's sink (e.g. the database); the offset waits for the durable write."""
 
@@ -67,7 +70,7 @@ class Write:
 Emit = Produce | Write
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Processed:
     """What a process function returns: everything to emit for one input message."""
 

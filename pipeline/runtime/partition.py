@@ -12,20 +12,18 @@ from pipeline.runtime.offsets import OffsetTracker
 TopicPartitionKey = tuple[str, int]
 
 
-class Work:
-    """One message between being taken and being finished (every output acknowledged)."""
+@dataclass(slots=True)
+class Work(InputMessage):
+    """A message between being taken and being finished: handed to the producer or sink.
 
-    __slots__ = ("epoch", "msg", "pending", "taken_at")
+    It is the message itself plus bookkeeping, so the hot path allocates one object, not two.
+    ``epoch`` ties it to one assignment of its partition; ``pending`` counts outputs not yet
+    handed over (records waiting for producer room, sink writes in progress).
+    """
 
-    def __init__(self, msg: InputMessage, epoch: int, taken_at: float) -> None:
-        self.msg = msg
-        self.epoch = epoch
-        self.taken_at = taken_at
-        self.pending = 0
-
-    @property
-    def key(self) -> TopicPartitionKey:
-        return (self.msg.topic, self.msg.partition)
+    epoch: int = 0
+    taken_at: float = 0.0
+    pending: int = 0
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """Where process functions run: a growing thread pool, or a pool of processes for CPU work.
 
+Tasks are the messages themselves (the loop's subclass carrying its bookkeeping); a completion
+is ``(task, outcome)``.
+
 Both report to one completion queue that only the consumer loop reads, so all offset and pause
 bookkeeping stays on the loop's thread without locks.
 """
@@ -40,18 +43,11 @@ def run_one(fn: ProcessFn, retry: RetryPolicy, msg: InputMessage) -> Outcome:
         return Failure(f"{type(cause).__name__}: {cause}"[:2000], failed.attempts)
 
 
-class Task(Protocol):
-    """A unit of work owned by the loop; the pool only needs its message."""
-
-    @property
-    def msg(self) -> InputMessage: ...
-
-
 Completion = tuple[Any, Outcome]
 
 
 class WorkPool(Protocol):
-    def submit(self, tasks: Sequence[Task]) -> None: ...
+    def submit(self, tasks: Sequence[InputMessage]) -> None: ...
 
     def adjust(self) -> None: ...
 
@@ -84,7 +80,7 @@ class ThreadPool:
         self._name = name
         self._stall_s = stall_s
         self._clock = clock
-        self._tasks: SimpleQueue[Task | None] = SimpleQueue()
+        self._tasks: SimpleQueue[InputMessage | None] = SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._last_take = clock()
         for _ in range(min(min_workers, max_workers)):
@@ -94,7 +90,7 @@ class ThreadPool:
     def size(self) -> int:
         return len(self._threads)
 
-    def submit(self, tasks: Sequence[Task]) -> None:
+    def submit(self, tasks: Sequence[InputMessage]) -> None:
         put = self._tasks.put
         for task in tasks:
             put(task)
@@ -122,7 +118,7 @@ class ThreadPool:
             if task is None:
                 return
             self._last_take = clock()
-            put((task, run_one(fn, retry, task.msg)))
+            put((task, run_one(fn, retry, task)))
 
     def shutdown(self, wait: bool) -> None:
         for _ in self._threads:
@@ -172,13 +168,13 @@ class ProcessPool:
             initargs=(fn, retry),
         )
 
-    def submit(self, tasks: Sequence[Task]) -> None:
+    def submit(self, tasks: Sequence[InputMessage]) -> None:
         for start in range(0, len(tasks), self._chunk):
             chunk = list(tasks[start : start + self._chunk])
-            future = self._executor.submit(_run_chunk, [task.msg for task in chunk])
+            future = self._executor.submit(_run_chunk, chunk)
             future.add_done_callback(self._reporter(chunk))
 
-    def _reporter(self, chunk: list[Task]) -> Callable[[Future[list[Outcome]]], None]:
+    def _reporter(self, chunk: list[InputMessage]) -> Callable[[Future[list[Outcome]]], None]:
         def report(future: Future[list[Outcome]]) -> None:
             try:
                 outcomes = future.result()

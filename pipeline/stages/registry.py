@@ -11,7 +11,11 @@ from pipeline.runtime.stage import StageSpec
 
 StageFactory = Callable[[Settings], StageSpec]
 
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "normalize": "pipeline.stages.normalize.stage:normalize_stage",
+    "symbolicate": "pipeline.stages.symbolicate.stage:symbolicate_stage",
+    "store": "pipeline.stages.store.stage:store_stage",
+}
 
 
 def resolve_stage(name: str, settings: Settings) -> StageSpec:

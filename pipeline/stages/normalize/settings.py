@@ -126,6 +126,11 @@ class NormalizeSettings(BaseModel):
     scrub_card_numbers: bool = True
     max_errors: int = Field(default=50, ge=1, description="Processing errors kept per event.")
     drop_rules: tuple[DropRule, ...] = ()
+    mode: Literal["threads", "processes"] = Field(
+        default="processes",
+        description="Where events are normalized: worker processes use every core (runtime.workers "
+        "of them); threads share one core but start faster and cost less per event.",
+    )
 
     _scrub_key_re: re.Pattern[str] | None = PrivateAttr(default=None)
     _reserved_tags: frozenset[str] = PrivateAttr(default=frozenset())

@@ -1,0 +1,43 @@
+# Two entry points for a fresh machine: `make run` and `make test`. Both set everything up first.
+# Prerequisites: Python 3.11+, and one of: Java 17+ with Maven, Docker, or KAFKA_BOOTSTRAP_SERVERS.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit setup postgres bench clean
+
+run: $(STAMP)  ## Broker, topics, all stages, a load generator and a live status view (Ctrl-C stops)
+	$(BIN)/pipeline dev
+
+test: $(STAMP) postgres lint typecheck  ## Lint, type-check, then every test against a real broker
+	$(BIN)/pytest
+
+unit: $(STAMP)  ## Only the fast tests that need no broker or database
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## Runtime benchmarks (not part of `make test`)
+	$(BIN)/python -m benchmarks.runtime
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+postgres:  ## The PostgreSQL tests start their own server; this installs it if missing (Debian)
+	bash .ci/install-postgres.sh
+
+clean:
+	rm -rf $(VENV) .pipeline .pytest_cache .mypy_cache .ruff_cache

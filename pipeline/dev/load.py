@@ -1,0 +1,78 @@
+"""The generator on a background thread of `pipeline dev`, stoppable at any moment."""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+import structlog
+
+from pipeline.adapters.kafka.codec import Codec
+from pipeline.generator import (
+    EventFactory,
+    EventSender,
+    Mix,
+    SendStats,
+    TokenBucket,
+    generator_producer,
+    send_events,
+)
+
+log = structlog.get_logger()
+
+
+class LoadThread:
+    """The producer is created (and the topic checked) by the constructor, in the caller's
+    thread, so a missing topic or broker fails `pipeline dev` at once."""
+
+    def __init__(
+        self,
+        client_config: dict[str, Any],
+        codec: Codec,
+        topic: str,
+        mix: Mix,
+        *,
+        rate: float,
+        count: int | None,
+        seed: int | None,
+        flush_timeout_s: float = 10.0,
+    ) -> None:
+        self.stats = SendStats()
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._sender = EventSender(
+            generator_producer(client_config, topic, timeout_s=10.0), codec, topic, self.stats
+        )
+        self._factory = EventFactory(mix, random.Random(seed))
+        self._limiter = TokenBucket(rate, burst=max(1.0, rate / 10)) if rate else None
+        self._count = count
+        self._flush_timeout_s = flush_timeout_s
+        self._thread = threading.Thread(target=self._run, name="dev-generator", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sending and wait for the delivery reports of what was sent."""
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            send_events(
+                self._factory,
+                self._sender,
+                self.stats,
+                count=self._count,
+                limiter=self._limiter,
+                stop=self._stop,
+                flush_timeout_s=self._flush_timeout_s,
+            )
+        except Exception as exc:  # reported in the summary; the stages keep running
+            self.error = exc
+            log.exception("dev.generator_failed")

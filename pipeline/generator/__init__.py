@@ -1,0 +1,23 @@
+"""Synthetic SDK events for load tests and `pipeline dev`: a seeded mix, sent at a rate.
+
+``EventFactory(Mix(...), random.Random(seed)).next(now_ms)`` builds raw_event records (pure);
+``send_events`` produces them to Kafka through an ``EventSender`` and counts delivery reports.
+"""
+
+from pipeline.generator.factory import EventFactory, GeneratedRecord, Mix
+from pipeline.generator.js_events import DEMO_RELEASES, DemoRelease
+from pipeline.generator.rate import TokenBucket
+from pipeline.generator.send import EventSender, SendStats, generator_producer, send_events
+
+__all__ = [
+    "DEMO_RELEASES",
+    "DemoRelease",
+    "EventFactory",
+    "EventSender",
+    "GeneratedRecord",
+    "Mix",
+    "SendStats",
+    "TokenBucket",
+    "generator_producer",
+    "send_events",
+]

@@ -1,0 +1,52 @@
+"""The store stage on the runtime: events.symbolicated in, the event database and outcomes out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from pipeline.adapters.db import open_store
+from pipeline.adapters.kafka.codec import Codec, make_codec
+from pipeline.config import Settings
+from pipeline.runtime.messages import InputMessage, Processed, Write
+from pipeline.runtime.stage import StageSpec
+from pipeline.stages.outcomes import OUTCOMES_TOPIC, InvalidOutcomes, Outcomes, wall_ms
+from pipeline.stages.store.sink import EventSink
+
+STAGE = "store"
+INPUT_TOPIC = "events.symbolicated"
+SCHEMA = "processed_event"
+
+
+class PrepareEvent:
+    """Decodes an event for the sink; the runtime batches the writes."""
+
+    def __init__(self, codec: Codec, clock: Callable[[], int] = wall_ms) -> None:
+        self._codec = codec
+        self._clock = clock
+
+    def __call__(self, msg: InputMessage) -> Processed:
+        event = self._codec.decode(SCHEMA, msg.value or b"", msg.topic)
+        event["stage_times_ms"] = {**event["stage_times_ms"], STAGE: self._clock()}
+        return Processed((Write(event),))
+
+
+def store_stage(settings: Settings) -> StageSpec:
+    """Factory for ``pipeline run store``; a malformed DSN fails here, a database that is down
+    only delays the first write."""
+    kafka, store = settings.kafka, settings.store
+    codec = make_codec(kafka)
+    outcomes = Outcomes(codec, kafka.topic(OUTCOMES_TOPIC), STAGE)
+    sink = EventSink(partial(open_store, store.dsn, timeout_s=store.timeout_s), outcomes)
+    sink.connect()
+    return StageSpec(
+        name=STAGE,
+        input_topic=kafka.topic(INPUT_TOPIC),
+        group_id=kafka.topic(f"pipeline-{STAGE}"),
+        process=PrepareEvent(codec),
+        mode="threads",
+        on_invalid=InvalidOutcomes(outcomes, SCHEMA),
+        sink=sink,
+        sink_batch_size=store.batch_size,
+        sink_batch_max_wait_s=store.batch_max_wait_s,
+    )
