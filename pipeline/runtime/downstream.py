@@ -57,7 +57,10 @@ class DownstreamLagMonitor:
         topic: str,
         max_lag: int,
         interval_s: float,
+        reason: str = "downstream_lag",
     ) -> None:
+        """``reason`` names the pause: the drain uses this monitor on the live group too."""
+        self.reason = reason
         self._admin = AdminClient(admin_config)
         self._group, self._topic, self._max = group, topic, max_lag
         self._interval = interval_s

@@ -47,8 +47,11 @@ WINDOW_FULL = "window_full"
 IN_FLIGHT_CAP = "in_flight_cap"
 PRODUCER_QUEUE = "producer_queue"
 SINK_UNAVAILABLE = "sink_unavailable"
-DOWNSTREAM_LAG = "downstream_lag"
 SHUTDOWN = "shutdown"
+RANGE_END = "range_end"
+
+CommitTarget = Callable[[list[TopicPartition]], None]
+"""Records committed positions somewhere other than Kafka's group offsets; raises on failure."""
 
 TickHook = Callable[["StageRuntime"], None]
 
@@ -64,8 +67,15 @@ class StageRuntime:
         downstream: DownstreamLagMonitor | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        subscribe: bool = True,
+        commit_to: CommitTarget | None = None,
     ) -> None:
+        """``subscribe=False`` leaves assignment to a tick hook (``assign_range``), and
+        ``commit_to`` replaces Kafka offset commits: the backlog drain records its progress in
+        the ledger instead."""
         self.spec = spec
+        self._subscribe = subscribe
+        self._commit_to = commit_to
         self.limits = limits
         self.metrics = metrics
         self._clock = clock
@@ -181,16 +191,41 @@ class StageRuntime:
         self._consumer.seek(TopicPartition(topic, partition, offset))
         self._commit([TopicPartition(topic, partition, offset)], False, flush_timeout=None)
 
+    def set_stage_pause(self, reason: str, active: bool) -> None:
+        """Pause or resume every partition for ``reason`` (tick hooks: drain throttling)."""
+        self._set_global_pause(reason, active)
+
+    def assign_range(self, topic: str, partition: int, start: int, end: int) -> None:
+        """Manual mode: read ``topic[partition]`` from ``start``; offsets from ``end`` on are
+        never taken, so a drain processes exactly the range."""
+        key = (topic, partition)
+        if key in self._parts:
+            raise ValueError(f"{topic}[{partition}] is already assigned")
+        self._add_partition(key)
+        state = self._parts[key]
+        state.stop_at = end
+        state.tracker.reset(start)
+        self._consumer.incremental_assign([TopicPartition(topic, partition, start)])
+        self._apply_pauses()
+
+    def release(self, topic: str, partition: int) -> None:
+        """Manual mode: stop reading a partition (its range is done or abandoned)."""
+        key = (topic, partition)
+        if key in self._parts:
+            self._forget(key)
+            self._consumer.incremental_unassign([TopicPartition(topic, partition)])
+
     # ----- the loop -------------------------------------------------------------------------
 
     def run(self) -> int:
         """Run until stopped; returns the process exit code."""
-        self._consumer.subscribe(
-            [self.spec.input_topic],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
+        if self._subscribe:
+            self._consumer.subscribe(
+                [self.spec.input_topic],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
         if self._downstream is not None:
             self._downstream.start()
         log.info(
@@ -295,6 +330,9 @@ class StageRuntime:
             last = state.tracker.last_seen
             if last is not None and offset <= last:
                 continue  # already taken (a re-fetch after pause or seek)
+            if state.stop_at is not None and offset >= state.stop_at:
+                self._set_pause(key, RANGE_END, True)
+                continue
             headers = raw.headers() or ()
             timestamp = raw.timestamp()[1]
             received = received_at(headers, timestamp) if headers else timestamp
@@ -514,7 +552,7 @@ class StageRuntime:
         if self._sink is not None:
             self._set_global_pause(SINK_UNAVAILABLE, self._sink.unavailable)
         if self._downstream is not None:
-            self._set_global_pause(DOWNSTREAM_LAG, self._downstream.over_limit)
+            self._set_global_pause(self._downstream.reason, self._downstream.over_limit)
 
     def _set_pause(self, key: TopicPartitionKey, reason: str, active: bool) -> None:
         if reason == WINDOW_FULL:
@@ -579,7 +617,9 @@ class StageRuntime:
                 log.warning("runtime.commit_deferred", unacknowledged=remaining)
                 return
         try:
-            if asynchronous:
+            if self._commit_to is not None:
+                self._commit_to(offsets)
+            elif asynchronous:
                 self._consumer.commit(offsets=offsets, asynchronous=True)
             else:
                 self._consumer.commit(offsets=offsets, asynchronous=False)
@@ -606,23 +646,26 @@ class StageRuntime:
 
     # ----- rebalances -----------------------------------------------------------------------
 
+    def _add_partition(self, key: TopicPartitionKey) -> None:
+        topic, partition = key
+        self._epochs += 1
+        self._parts[key] = PartitionState(
+            epoch=self._epochs,
+            tracker=OffsetTracker(),
+            metric_children={
+                "consumed": self.metrics.consumed.labels(self.spec.name, str(partition)),
+                "lag": self.metrics.lag.labels(self.spec.name, topic, str(partition)),
+                "committed": self.metrics.committed_offset.labels(
+                    self.spec.name, topic, str(partition)
+                ),
+            },
+        )
+        self._pauses.add_partition(key)
+        self._paused.discard(key)  # a new assignment starts unpaused
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            key = (tp.topic, tp.partition)
-            self._epochs += 1
-            self._parts[key] = PartitionState(
-                epoch=self._epochs,
-                tracker=OffsetTracker(),
-                metric_children={
-                    "consumed": self.metrics.consumed.labels(self.spec.name, str(tp.partition)),
-                    "lag": self.metrics.lag.labels(self.spec.name, tp.topic, str(tp.partition)),
-                    "committed": self.metrics.committed_offset.labels(
-                        self.spec.name, tp.topic, str(tp.partition)
-                    ),
-                },
-            )
-            self._pauses.add_partition(key)
-            self._paused.discard(key)  # a new assignment starts unpaused
+            self._add_partition((tp.topic, tp.partition))
         consumer.incremental_assign(partitions)
         self._apply_pauses()  # re-apply stage-wide pauses to the new partitions
         log.info(

@@ -40,6 +40,7 @@ class PartitionState:
     last_timestamp_ms: int | None = None
     high_watermark: int | None = None
     revoking: bool = False
+    stop_at: int | None = None
     consumed: int = 0
     consumed_reported: int = 0
     recent_failures: deque[bool] = field(default_factory=deque)
