@@ -69,7 +69,12 @@ class RuntimeSettings(Section):
     resume_below: float = Field(
         default=0.5, gt=0, lt=1, description="Resume a paused partition below this window fill."
     )
-    workers: int = Field(default=32, ge=1, description="Threads (or processes) doing the work.")
+    workers: int = Field(
+        default=32, ge=1, description="Most threads doing I/O-bound work (threads mode)."
+    )
+    processes: int | None = Field(
+        default=None, ge=1, description="Worker processes in processes mode; default one per core."
+    )
     commit_interval_s: float = Field(default=1.0, gt=0)
     revoke_grace_s: float = Field(default=10.0, ge=0)
     shutdown_grace_s: float = Field(default=20.0, ge=0)
@@ -95,14 +100,49 @@ class RuntimeSettings(Section):
 
 
 class BacklogSettings(Section):
+    """Slicing stale backlogs off live consumers and draining them; DESIGN.md "Backlog"."""
+
+    enabled: bool = Field(
+        default=True, description="Live stages slice stale backlogs off into the ledger."
+    )
     stale_after_s: float = Field(
         default=300.0, gt=0, description="Slice a partition whose next message is older than this."
     )
-    min_slice_messages: int = Field(default=1000, ge=1)
+    min_slice_messages: int = Field(
+        default=1000, ge=1, description="Slice only when at least this many messages are behind."
+    )
     drain_horizon_s: float = Field(
         default=6 * 3600.0, gt=0, description="How long a sliced range may wait to be drained."
     )
     ledger_topic: str = "pipeline.backlog"
+    ledger_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a ledger write may wait for the broker's ack."
+    )
+    progress_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="The drain records its progress in the ledger this often; a restarted drain "
+        "re-processes at most this much work.",
+    )
+    refresh_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="The drain checks its ranges against the topic's retention this often.",
+    )
+    live_max_lag: int = Field(
+        default=10_000,
+        ge=1,
+        description="The drain pauses while the live group is more than this many messages "
+        "behind on the input topic.",
+    )
+    live_check_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the drain reads the live group's lag."
+    )
+    drain_max_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Messages/s the drain may take (averaged over seconds); unset: no cap.",
+    )
 
 
 class ObservabilitySettings(Section):

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from pipeline.cli import artifacts, browse, kafka, run, topics
+from pipeline.cli import artifacts, browse, dev, generate, kafka, run, topics
 from pipeline.cli.common import ConfigOption, init_settings
 from pipeline.errors import UserError
 
@@ -24,6 +24,8 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(browse.events_app, name="events")
 app.add_typer(browse.groups_app, name="groups")
 app.command("run")(run.run)
+app.command("dev")(dev.dev)
+app.command("generate")(generate.generate)
 
 
 @app.callback()

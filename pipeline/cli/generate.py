@@ -23,6 +23,7 @@ from pipeline.adapters.kafka.topics.durations import format_duration_ms, parse_d
 from pipeline.cli.common import settings_from
 from pipeline.errors import UserError
 from pipeline.generator import (
+    RAW_TOPIC,
     EventFactory,
     EventSender,
     Mix,
@@ -33,8 +34,6 @@ from pipeline.generator import (
 )
 from pipeline.generator.interrupt import stop_on_signals
 from pipeline.generator.report import summary_table
-
-RAW_TOPIC = "events.raw"
 
 
 def generate(

@@ -1,4 +1,4 @@
-"""`pipeline run <stage>`: one stage as a long-running consumer."""
+"""`pipeline run <stage>`: one stage as a long-running consumer, or its backlog drain."""
 
 from __future__ import annotations
 
@@ -17,11 +17,20 @@ def run(
     stage: Annotated[
         str, typer.Argument(help="normalize, symbolicate, store, or module:factory for your own.")
     ],
+    backlog: Annotated[
+        bool,
+        typer.Option(
+            "--backlog",
+            help="Drain the ranges the live consumers sliced off (group <live group>-backlog), "
+            "yielding while the live group is behind.",
+        ),
+    ] = False,
 ) -> None:
     """Run one stage until SIGTERM/Ctrl-C: in-flight work finishes, offsets are committed.
 
-    Limits come from the `runtime` settings (PIPELINE_RUNTIME__*); a second signal exits at once.
+    Limits come from the `runtime` settings (PIPELINE_RUNTIME__*), backlog slicing and draining
+    from `backlog` (PIPELINE_BACKLOG__*); a second signal exits at once.
     """
     settings = settings_from(ctx)
     spec = resolve_stage(stage, settings)
-    sys.exit(run_stage(spec, settings))
+    sys.exit(run_stage(spec, settings, backlog=backlog))

@@ -61,7 +61,9 @@ class Monitor:
             code = stage.exit_code
             if code is not None and stage.name not in self.died:
                 self.died[stage.name] = code
-                log.error("dev.stage_died", stage=stage.name, exit_code=code, log=str(stage.log_path))
+                log.error(
+                    "dev.stage_died", stage=stage.name, exit_code=code, log=str(stage.log_path)
+                )
             sample = None if code is not None else scrape(self._http, stage.port, self._clock())
             window = self._windows[stage.name]
             if sample is not None:

@@ -22,11 +22,16 @@ def render(
     load_rate: float | None,
     stored: StoreCounts | None,
 ) -> RenderableType:
-    table = Table(title=title, title_justify="left")
-    table.add_column("stage", style="bold")
-    table.add_column("state")
-    for name in ("consumed/s", "in flight", "paused", "lag", "e2e p50", "e2e p99"):
-        table.add_column(name, justify="right")
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption="msg/s: consumed per second; p50/p99: edge receive to this stage done",
+        caption_justify="left",
+    )
+    table.add_column("stage", style="bold", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    for name in ("msg/s", "in flight", "paused", "lag", "p50", "p99"):
+        table.add_column(name, justify="right", no_wrap=True)
     for row in rows:
         style = _STATE_STYLES.get(row.state, "bold red")
         table.add_row(

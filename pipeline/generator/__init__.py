@@ -7,10 +7,17 @@
 from pipeline.generator.factory import EventFactory, GeneratedRecord, Mix
 from pipeline.generator.js_events import DEMO_RELEASES, DemoRelease
 from pipeline.generator.rate import TokenBucket
-from pipeline.generator.send import EventSender, SendStats, generator_producer, send_events
+from pipeline.generator.send import (
+    RAW_TOPIC,
+    EventSender,
+    SendStats,
+    generator_producer,
+    send_events,
+)
 
 __all__ = [
     "DEMO_RELEASES",
+    "RAW_TOPIC",
     "DemoRelease",
     "EventFactory",
     "EventSender",

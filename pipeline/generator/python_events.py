@@ -59,6 +59,7 @@ class Crash:
     values: tuple[str, ...]
     sites: tuple[Site, ...]
     """App frames, outermost first (after the framework's)."""
+    module: str = "builtins"
     cause: tuple[str, str] | None = None
     """A chained exception (type, value) raised first, e.g. by a library."""
 
@@ -87,6 +88,7 @@ CRASHES = (
             Site("shop.views.orders", "history", 29, "orders = list(Order.objects.for_user(u))"),
             Site("shop.models.orders", "for_user", 112, "return self.filter(user=user)"),
         ),
+        module="psycopg",
         cause=("TimeoutError", "timed out"),
     ),
     Crash(
@@ -112,6 +114,7 @@ CRASHES = (
             Site("shop.views.checkout", "pay", 95, "charge = payments.charge(order)"),
             Site("shop.payments.client", "charge", 44, "resp = self.session.post(url, json=body)"),
         ),
+        module="requests.exceptions",
     ),
 )
 
@@ -128,7 +131,7 @@ def python_error(rng: random.Random, timestamp_ms: int, ip: str) -> dict[str, An
     main: dict[str, Any] = {
         "type": crash.type,
         "value": rng.choice(crash.values),
-        "module": "builtins" if crash.cause is None else "psycopg",
+        "module": crash.module,
         "stacktrace": {"frames": frames},
         "mechanism": {"type": "django", "handled": False},
     }

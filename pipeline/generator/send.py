@@ -19,6 +19,9 @@ from pipeline.runtime.messages import RECEIVED_AT_HEADER
 
 log = structlog.get_logger()
 
+RAW_TOPIC = "events.raw"
+"""The topics.yaml name the generator writes to (before the topic prefix)."""
+
 
 @dataclass
 class SendStats:

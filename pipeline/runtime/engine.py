@@ -13,6 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from queue import Empty, SimpleQueue
@@ -99,7 +100,9 @@ class StageRuntime:
             max_backoff_s=limits.retry_max_backoff_s,
         )
         self._pool: WorkPool = (
-            ProcessPool(spec.process, retry, self._completions, limits.workers)
+            ProcessPool(
+                spec.process, retry, self._completions, limits.processes or os.cpu_count() or 1
+            )
             if spec.mode == "processes"
             else ThreadPool(spec.process, retry, self._completions, limits.workers, spec.name)
         )

@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.runtime.errors import SinkUnavailable, TransientError
 from pipeline.runtime.messages import InputMessage, Processed, Produce, Write
-from pipeline.runtime.stage import StageSpec
+from pipeline.runtime.stage import ExecutionMode, StageSpec
 
 INPUT = "test.in"
 OUTPUT = "test.out"
@@ -78,17 +78,38 @@ class ListSink:
             self.items.extend(items)
         return ()
 
+    def written(self) -> list[Any]:
+        """A copy of the items written so far (the writer thread appends concurrently)."""
+        with self._lock:
+            return list(self.items)
+
     def close(self) -> None:
         pass
+
+
+def scripted_spec(
+    settings: Settings,
+    group_id: str,
+    mode: ExecutionMode = "threads",
+    sink: ListSink | None = None,
+) -> StageSpec:
+    """The scripted stage on ``<prefix>test.in``; with a sink it writes there, not to a topic."""
+    return StageSpec(
+        name="scripted",
+        input_topic=settings.kafka.topic(INPUT),
+        group_id=group_id,
+        process=Scripted(None if sink else settings.kafka.topic(OUTPUT), to_sink=sink is not None),
+        mode=mode,
+        sink=sink,
+        sink_batch_max_wait_s=0.05,
+    )
 
 
 def scripted_stage(settings: Settings) -> StageSpec:
     """Factory for `pipeline run tests.support.stages:scripted_stage` (a real subprocess)."""
     mode = os.environ.get("TEST_STAGE_MODE", "threads")
-    return StageSpec(
-        name="scripted",
-        input_topic=settings.kafka.topic(INPUT),
-        group_id=os.environ.get("TEST_STAGE_GROUP", settings.kafka.topic("scripted")),
-        process=Scripted(settings.kafka.topic(OUTPUT)),
-        mode="processes" if mode == "processes" else "threads",
+    return scripted_spec(
+        settings,
+        os.environ.get("TEST_STAGE_GROUP", settings.kafka.topic("scripted")),
+        "processes" if mode == "processes" else "threads",
     )

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.adapters.artifacts.jsfiles import InvalidArtifact, inspect_artifact, source_comments
 from pipeline.adapters.artifacts.store import ArtifactStore
-from pipeline.adapters.artifacts.urls import url_candidates
+from pipeline.adapters.artifacts.urls import join_url, url_candidates
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "js" / "dist"
 MAP = json.dumps({"version": 3, "sources": ["a.js"], "names": [], "mappings": "AAAA"}).encode()
@@ -115,3 +115,19 @@ def test_invalid_artifacts_are_refused(name: str, data: bytes, message: str) -> 
 def test_maps_may_carry_the_xssi_prefix() -> None:
     info = inspect_artifact("a.js.map", b")]}'\n" + MAP)
     assert info.kind == "source_map"
+
+
+@pytest.mark.parametrize(
+    ("base", "reference", "expected"),
+    [
+        ("app:///static/app.min.js", "app.min.js.map", "app:///static/app.min.js.map"),
+        ("app:///static/js/a.js", "../maps/a.map", "app:///static/maps/a.map"),
+        ("app:///static/a.js", "https://cdn.example/a.map", "https://cdn.example/a.map"),
+        ("https://example.com/x/app.js", "app.js.map", "https://example.com/x/app.js.map"),
+        ("https://example.com/x/app.js", "/m/app.js.map", "https://example.com/m/app.js.map"),
+    ],
+)
+def test_source_map_references_resolve_under_any_scheme(
+    base: str, reference: str, expected: str
+) -> None:
+    assert join_url(base, reference) == expected

@@ -489,8 +489,8 @@ def test_resources_match_each_stage_profile(docs: list[Manifest]) -> None:
     assert "ephemeral-storage" in limits["symbolicate"]
     for name in ("pipeline-normalize", "pipeline-normalize-backlog"):
         container = main_container(of_kind(docs, "Deployment")[name])
-        workers = int(container_env(docs, container)["PIPELINE_RUNTIME__WORKERS"])
-        assert workers <= quantity(container["resources"]["limits"]["cpu"]), name
+        processes = int(container_env(docs, container)["PIPELINE_RUNTIME__PROCESSES"])
+        assert processes <= quantity(container["resources"]["limits"]["cpu"]), name
 
 
 def test_overlays_change_what_they_claim() -> None:

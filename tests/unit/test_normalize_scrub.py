@@ -126,3 +126,13 @@ def test_escaped_digits_do_not_hide_a_card() -> None:
 )
 def test_luhn(number: str, valid: bool) -> None:
     assert luhn_valid([int(c) for c in number]) is valid
+
+
+def test_an_event_id_holding_a_card_like_digit_run_is_kept() -> None:
+    """Regression: ids were scrubbed before being read, turning a Luhn-valid run into
+    `[Filtered]` and the id into a generated one."""
+    event_id = "4111111111111111" + "a" * 16
+    assert scrub_card_numbers(event_id) != event_id  # the run alone would be filtered
+    event = normalized({"event_id": event_id, "message": "boom"}, event_id="")
+    assert event["event_id"] == event_id
+    assert not [e for e in event["errors"] if e["kind"] == "invalid_event_id"]

@@ -67,6 +67,8 @@ def _normalize(
     now_ms: int,
 ) -> Result:
     errors = ErrorLog(settings.max_errors)
+    # Taken out before scrubbing: a hex id can hold a Luhn-valid digit run (a "card number").
+    sdk_event_id = parsed.obj.pop("event_id", None)
     payload, report = scrub_payload(
         parsed.obj, parsed.data, settings.scrub_key_re, settings.scrub_card_numbers
     )
@@ -75,7 +77,7 @@ def _normalize(
     if report.invalid_unicode:
         errors.add("invalid_unicode", f"{report.invalid_unicode} strings repaired")
 
-    event_id = choose_event_id(edge_id, payload.pop("event_id", None), errors)
+    event_id = choose_event_id(edge_id, sdk_event_id, errors)
     timestamp_ms = event_timestamp_ms(
         payload.pop("timestamp", None),
         received_at_ms,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import posixpath
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
+
+from pipeline.adapters.artifacts.urls import join_url
 
 STAGE = "symbolicate"
 
@@ -50,7 +52,7 @@ def mapped_frame(frame: dict[str, Any], token: Token, map_url: str) -> dict[str,
     src = token.src or ""
     return {
         **frame,
-        "abs_path": urljoin(map_url, src) if src else frame["abs_path"],
+        "abs_path": join_url(map_url, src) if src else frame["abs_path"],
         "filename": display_filename(src) if src else frame.get("filename"),
         "function": function,
         "lineno": token.line,

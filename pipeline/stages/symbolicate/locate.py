@@ -12,10 +12,10 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from urllib.parse import urljoin
 
 from pipeline.adapters.artifacts.jsfiles import ArtifactKind
 from pipeline.adapters.artifacts.store import ArtifactStore
+from pipeline.adapters.artifacts.urls import join_url
 from pipeline.adapters.http.fetcher import Fetcher, FetchError, FetchPolicy
 from pipeline.stages.symbolicate.fetch_cache import FetchCache
 from pipeline.stages.symbolicate.references import (
@@ -108,7 +108,7 @@ class Locator:
             raise Unresolvable("missing_sourcemap", f"{source.url} names no source map")
         if is_data_url(reference):
             return SourcePair(source.blob, _inline_map(reference), source.url)
-        map_url = urljoin(source.url, reference)
+        map_url = join_url(source.url, reference)
         sourcemap = self._load(target, map_url, "source_map")
         if sourcemap is None:
             raise Unresolvable("missing_sourcemap", self._not_found(target, map_url))
@@ -127,7 +127,7 @@ class Locator:
             else Blob(source.sha256, partial(store.read, source))
         )
         reference = source.sourcemap_url if source is not None else None
-        map_url = urljoin(target.abs_path, reference) if reference else target.abs_path
+        map_url = join_url(target.abs_path, reference) if reference else target.abs_path
         return SourcePair(
             source_blob, Blob(sourcemap.sha256, partial(store.read, sourcemap)), map_url
         )
