@@ -151,7 +151,6 @@ class DrainController:
             if active.finished:
                 runtime.release(*key)
                 del self._active[key]
-                self._metrics.drained_ranges.inc()
                 log.info(
                     "backlog.drained",
                     stage=self._stage,
@@ -214,7 +213,6 @@ class DrainController:
                 expired=lost,
             )
             if moved.drained:
-                self._metrics.drained_ranges.inc()
                 return
         runtime.assign_range(rng.topic, rng.partition, moved.start, moved.end)
         self._active[key] = _Active(moved, counted_to=moved.start)
@@ -254,6 +252,7 @@ class DrainController:
             log.warning("backlog.ledger_write_failed", stage=self._stage, error=str(exc))
             raise
         self._apply(written)
+        self._metrics.drained_ranges.inc(len(done))
         for rng in puts:
             self._replace(rng, finished=False)
         for rng in done:

@@ -30,6 +30,8 @@ from pipeline.errors import UserError
 
 log = structlog.get_logger()
 
+READER_GROUP = "pipeline.backlog-reader"
+
 
 class LedgerUnavailable(UserError):
     """The ledger topic is missing or cannot be read to its end."""
@@ -121,6 +123,7 @@ class LedgerReader:
         self._consumer = Consumer(
             {
                 **consumer_config,
+                "group.id": READER_GROUP,  # required by the client; never joined or committed
                 "enable.partition.eof": True,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",

@@ -11,7 +11,9 @@ class Watermarks:
     """Asks the broker (never a cache): expiry is exactly what a stale answer would hide."""
 
     def __init__(self, consumer_config: dict[str, Any], timeout_s: float) -> None:
-        self._consumer = Consumer({**consumer_config, "enable.auto.commit": False})
+        self._consumer = Consumer(
+            {**consumer_config, "group.id": "pipeline.watermarks", "enable.auto.commit": False}
+        )
         self._timeout_s = timeout_s
 
     def low(self, topic: str, partition: int) -> int:

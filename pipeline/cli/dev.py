@@ -15,11 +15,11 @@ from rich.console import Console
 from pipeline.adapters.db.factory import sqlite_path
 from pipeline.adapters.db.postgres import describe_dsn
 from pipeline.cli.common import settings_from
+from pipeline.cli.interrupt import stop_on_signals
 from pipeline.config import Settings
 from pipeline.dev.session import DevOptions, Outcome, run_stages, stage_env
 from pipeline.dev.setup import BrokerInUse, apply_dev_topics, start_broker, upload_dev_artifacts
 from pipeline.generator import RAW_TOPIC
-from pipeline.generator.interrupt import stop_on_signals
 from pipeline.generator.report import summary_table
 from pipeline.observability.logs import configure_logging
 

@@ -21,6 +21,7 @@ from pipeline.adapters.kafka.client_config import base_client_config, resolve_bo
 from pipeline.adapters.kafka.codec import make_codec
 from pipeline.adapters.kafka.topics.durations import format_duration_ms, parse_duration_ms
 from pipeline.cli.common import settings_from
+from pipeline.cli.interrupt import stop_on_signals
 from pipeline.errors import UserError
 from pipeline.generator import (
     RAW_TOPIC,
@@ -28,12 +29,11 @@ from pipeline.generator import (
     EventSender,
     Mix,
     SendStats,
-    TokenBucket,
     generator_producer,
     send_events,
 )
-from pipeline.generator.interrupt import stop_on_signals
 from pipeline.generator.report import summary_table
+from pipeline.rate_limit import rate_limiter
 
 
 def generate(
@@ -96,7 +96,7 @@ def generate(
             sender,
             stats,
             count=count or None,
-            limiter=TokenBucket(rate, burst=max(1.0, rate / 10)) if rate else None,
+            limiter=rate_limiter(rate),
             stop=stop,
             flush_timeout_s=flush_timeout,
             on_sent=lambda: progress.update(task, completed=stats.events),

@@ -21,9 +21,9 @@ from rich.progress import (
 
 from pipeline.adapters.kafka.client_config import base_client_config, resolve_bootstrap
 from pipeline.cli.common import settings_from
+from pipeline.cli.interrupt import stop_on_signals
 from pipeline.config import KafkaSettings
 from pipeline.errors import UserError
-from pipeline.generator.interrupt import stop_on_signals
 from pipeline.replay import (
     BackFromDlq,
     CopyTo,
@@ -94,7 +94,7 @@ def replay(
         typer.Option(help="With --dlq: only records whose error contains this (any case)."),
     ] = None,
     rate: Annotated[
-        float, typer.Option("--rate", "-r", min=0, help="Records per second; 0 = no limit.")
+        float, typer.Option("--rate", "-r", min=0, help="Records written per second; 0 = no limit.")
     ] = 0.0,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read and count per target topic; write nothing.")
@@ -117,7 +117,8 @@ def replay(
     them) are kept; the broker stamps new timestamps. Reads never join a group or commit.
 
     Ctrl-C stops after the current record and prints what is left per partition. Exits 1 when a
-    record was not acknowledged, 130 when interrupted.
+    record was not acknowledged, 130 when interrupted, 2 on a mistake such as --dlq on a topic
+    whose records have no dlq headers (some without them are skipped with a warning).
 
     Examples:
 
@@ -192,7 +193,10 @@ def _spec(
 
 
 def _report_problems(summary: ReplaySummary, err: Console) -> None:
-    if not_dlq := summary.skipped.get(Skip.NOT_A_DLQ_RECORD, 0):
+    not_dlq = summary.skipped.get(Skip.NOT_A_DLQ_RECORD, 0)
+    if not_dlq and not_dlq == summary.read:
+        raise UserError(f"{summary.source} is not a DLQ: none of its records has dlq headers")
+    if not_dlq:
         err.print(f"[yellow]{not_dlq:,} record(s) had no dlq headers and were skipped[/]")
     if summary.first_error:
         err.print(f"[bold red]first error: {summary.first_error}[/]", highlight=False)

@@ -14,10 +14,10 @@ from pipeline.generator import (
     EventSender,
     Mix,
     SendStats,
-    TokenBucket,
     generator_producer,
     send_events,
 )
+from pipeline.rate_limit import rate_limiter
 
 log = structlog.get_logger()
 
@@ -45,7 +45,7 @@ class LoadThread:
             generator_producer(client_config, topic, timeout_s=10.0), codec, topic, self.stats
         )
         self._factory = EventFactory(mix, random.Random(seed))
-        self._limiter = TokenBucket(rate, burst=max(1.0, rate / 10)) if rate else None
+        self._limiter = rate_limiter(rate)
         self._count = count
         self._flush_timeout_s = flush_timeout_s
         self._thread = threading.Thread(target=self._run, name="dev-generator", daemon=True)

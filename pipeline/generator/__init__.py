@@ -6,7 +6,6 @@
 
 from pipeline.generator.factory import EventFactory, GeneratedRecord, Mix
 from pipeline.generator.js_events import DEMO_RELEASES, DemoRelease
-from pipeline.generator.rate import TokenBucket
 from pipeline.generator.send import (
     RAW_TOPIC,
     EventSender,
@@ -24,7 +23,6 @@ __all__ = [
     "GeneratedRecord",
     "Mix",
     "SendStats",
-    "TokenBucket",
     "generator_producer",
     "send_events",
 ]

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from pipeline.adapters.kafka.codec import Codec
 from pipeline.errors import UserError
 from pipeline.generator.factory import EventFactory, GeneratedRecord
-from pipeline.generator.rate import TokenBucket
+from pipeline.rate_limit import TokenBucket
 from pipeline.runtime.clients import producer_config
 from pipeline.runtime.messages import RECEIVED_AT_HEADER
 

@@ -12,8 +12,8 @@ from typing import Any
 import structlog
 
 from pipeline.errors import UserError
+from pipeline.rate_limit import rate_limiter
 from pipeline.replay.copy import RangeCopier
-from pipeline.replay.pacing import rate_limiter
 from pipeline.replay.ranges import PartitionRange, RangeSpec, plan_ranges, select_partitions
 from pipeline.replay.routing import BackFromDlq, CopyTo, Route
 from pipeline.replay.sink import ReplaySink
@@ -100,7 +100,9 @@ def run_replay(
             limiter=limiter,
             stop=options.stop,
         )
-        copier.run(options.on_progress, flush_timeout_s=options.flush_timeout_s)
+        copier.run(
+            options.on_progress, flush_timeout_s=options.flush_timeout_s, clock=options.clock
+        )
     summary.elapsed_s = options.clock() - started
     log.info(
         "replay.finished",

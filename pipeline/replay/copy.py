@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from pipeline.generator.rate import TokenBucket
+from pipeline.rate_limit import TokenBucket
 from pipeline.replay.ranges import PartitionRange
-from pipeline.replay.routing import Route, Routed, Skip
+from pipeline.replay.routing import Route, Skip
 from pipeline.replay.sink import ReplaySink
 from pipeline.replay.source import ReplaySource
 from pipeline.replay.summary import PartitionProgress, ReplaySummary
@@ -57,16 +58,26 @@ class RangeCopier:
         flush_timeout_s: float,
         batch_size: int = 500,
         poll_timeout_s: float = 0.2,
+        report_interval_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Until every range is done or ``stop`` is set; then waits for the delivery reports."""
+        """Until every range is done or ``stop`` is set; then waits for the delivery reports.
+
+        Progress is reported every ``report_interval_s``, also inside a rate-limited batch.
+        """
+        if self._route.fixed_target is not None:
+            # Looked up now: a metadata request while fetching can wait for the fetch to end.
+            self._source.partitions(self._route.fixed_target)
         self._source.assign(self._topic, self._ranges)
+        next_report = clock()
         while self._open and not self._stop.is_set():
             for message in self._source.consume(batch_size, poll_timeout_s):
-                if not self._handle(message):
+                if self._stop.is_set() or not self._handle(message):
                     break
-            if self._sink is not None:
-                self._sink.serve_reports()
-            on_progress(self.done)
+                if clock() >= next_report:
+                    next_report = clock() + report_interval_s
+                    self._report(on_progress)
+            self._report(on_progress)
         self._summary.interrupted = bool(self._open)
         if self._sink is not None:
             self._summary.unacknowledged = self._sink.flush(flush_timeout_s)
@@ -77,8 +88,13 @@ class RangeCopier:
         )
         on_progress(self.done)
 
+    def _report(self, on_progress: Callable[[int], None]) -> None:
+        if self._sink is not None:
+            self._sink.serve_reports()
+        on_progress(self.done)
+
     def _handle(self, message: Message) -> bool:
-        """False when ``stop`` was set while waiting for the rate limit."""
+        """False when ``stop`` was set before the record was handled."""
         partition = message.partition()
         error = message.error()
         if error is not None:
@@ -91,11 +107,19 @@ class RangeCopier:
         if offset >= progress.end:
             self._close(partition)
             return True
-        routed = self._route(_headers(message))
-        if isinstance(routed, Routed) and self._sink is not None and self._must_stop_for_rate():
+        if not self._copy(message, partition, offset, progress):
             return False
         self._summary.read += 1
         progress.next_offset = offset + 1
+        if offset + 1 >= progress.end:
+            self._close(partition)
+        return True
+
+    def _copy(
+        self, message: Message, partition: int, offset: int, progress: PartitionProgress
+    ) -> bool:
+        """False when ``stop`` was set before the record could be handed to the producer."""
+        routed = self._route(_headers(message))
         if isinstance(routed, Skip):
             self._skip(routed, partition, offset)
         elif self._source.partitions(routed.topic) is None:
@@ -103,13 +127,15 @@ class RangeCopier:
         elif self._sink is None:
             self._summary.by_target[routed.topic] += 1
         else:
-            progress.pending.add(offset)
+            if self._must_stop_for_rate():
+                return False
             on_delivery = partial(self._delivered, progress, offset, routed.topic)
-            self._sink.produce(
-                routed.topic, message.key(), message.value(), routed.headers, on_delivery
-            )
-        if offset + 1 >= progress.end:
-            self._close(partition)
+            key, value = message.key(), message.value()
+            if not self._sink.produce(
+                routed.topic, key, value, routed.headers, on_delivery, self._stop
+            ):
+                return False
+            progress.pending.add(offset)
         return True
 
     def _must_stop_for_rate(self) -> bool:

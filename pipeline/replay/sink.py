@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,15 +26,19 @@ class ReplaySink:
         value: bytes | None,
         headers: RecordHeaders,
         on_delivery: Callable[[KafkaError | None, Message], None],
-    ) -> None:
+        stop: threading.Event,
+    ) -> bool:
+        """False when ``stop`` was set while the local queue was full: the record was not sent."""
         while True:
             try:
                 self._producer.produce(
                     topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery
                 )
-                return
+                return True
             except BufferError:
                 # The local queue is full: serve delivery reports until there is room.
+                if stop.is_set():
+                    return False
                 self._producer.poll(0.1)
 
     def serve_reports(self) -> None:

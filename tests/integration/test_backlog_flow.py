@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,11 @@ FAST_BACKLOG: dict[str, Any] = {
     "live_check_interval_s": 0.2,
     "ledger_timeout_s": 10.0,
 }
-SLOW_RUNTIME: dict[str, Any] = {"workers": 2, "max_in_flight_per_partition": 20}
+SLOW_RUNTIME: dict[str, Any] = {
+    "workers": 2,
+    "max_in_flight_per_partition": 20,
+    "max_in_flight": 40,
+}
 """About 200 msg/s on `sleep:0.01` values: slow enough to slice and kill mid-range."""
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import typer
 from confluent_kafka import Producer
-
 from confluent_kafka.admin import AdminClient, NewTopic
 from typer.testing import CliRunner
 
@@ -299,6 +298,10 @@ def test_the_command_copies_logical_topic_names_and_prints_a_summary(
     assert code == 0, (output, error)
     assert f"to {target}" in output
     assert len(read_to_end(kafka_bootstrap, target)) == 6
+
+    _, _, error = cli(settings, logical_source, "--dlq", "--dry-run")
+    assert isinstance(error, UserError)
+    assert f"{source} is not a DLQ" in str(error)
 
     _, _, error = cli(settings, "no-such-topic", "--to", logical_target, "--yes")
     assert isinstance(error, UserError)

@@ -99,15 +99,15 @@ def test_every_mode_and_group_protocol_gives_the_same_results(
 def test_kill_9_mid_stream_then_restart_loses_nothing(
     kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics, group: str, tmp_path: Path
 ) -> None:
-    sent = produce(
-        kafka_bootstrap, topics.input, numbered("sleep:0.05", "k", 300, EVERY_PARTITION)
-    )
+    sent = produce(kafka_bootstrap, topics.input, numbered("sleep:0.05", "k", 300, EVERY_PARTITION))
     env = stage_env(kafka_bootstrap, topics, group, workers=4)
     with TopicReader(kafka_bootstrap, topics.output) as output:
         with StageProcess(env, tmp_path / "killed.log") as first:
             wait_for(
-                lambda: len(output.records()) >= 60
-                and sum(max(0, c) for c in committed_offsets(admin, group, topics.input, 3)),
+                lambda: (
+                    len(output.records()) >= 60
+                    and sum(max(0, c) for c in committed_offsets(admin, group, topics.input, 3))
+                ),
                 "output and commits before the kill",
             )
             first.proc.kill()
@@ -130,7 +130,7 @@ def test_sigterm_finishes_in_flight_work_commits_and_exits_0(
     ):
         stage.wait_ready()
         sent = produce(
-            kafka_bootstrap, topics.input, numbered("sleep:2.5", "t", 20, EVERY_PARTITION)
+            kafka_bootstrap, topics.input, numbered("sleep:3", "t", 20, EVERY_PARTITION)
         )
         wait_for(
             lambda: stage.metric("pipeline_in_flight_messages") == len(sent),
@@ -178,8 +178,11 @@ def test_the_http_port_answers_health_readiness_and_metrics(
         assert ready.status_code == 200 and "3 partitions assigned" in ready.text
         sent = produce(kafka_bootstrap, topics.input, numbered("plain", "h", 9, EVERY_PARTITION))
         wait_for(
-            lambda: stage.metric("pipeline_consumed_messages_total") == len(sent)
-            and stage.metric("pipeline_produced_messages_total", topic=topics.output) == len(sent),
+            lambda: (
+                stage.metric("pipeline_consumed_messages_total") == len(sent)
+                and stage.metric("pipeline_produced_messages_total", topic=topics.output)
+                == len(sent)
+            ),
             lambda: f"the counters to reach {len(sent)}:\n{stage.get('/metrics').text}",
         )
         text = stage.get("/metrics").text

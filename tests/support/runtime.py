@@ -37,7 +37,13 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.config import PROJECT_ROOT, KafkaSettings, RuntimeSettings, Settings
+from pipeline.config import (
+    PROJECT_ROOT,
+    BacklogSettings,
+    KafkaSettings,
+    RuntimeSettings,
+    Settings,
+)
 from pipeline.runtime.partition import PartitionStatus
 from pipeline.runtime.runner import build_runtime
 from pipeline.runtime.stage import ExecutionMode, StageSpec
@@ -159,6 +165,7 @@ def stage_settings(
             bootstrap_servers=bootstrap, topic_prefix=topics.prefix, group_protocol=protocol
         ),
         runtime=RuntimeSettings(**{**FAST_RUNTIME, **runtime}),
+        backlog=BacklogSettings(enabled=False),  # the slicer has its own tests
     )
 
 
@@ -178,6 +185,7 @@ def stage_env(
         PIPELINE_KAFKA__TOPIC_PREFIX=topics.prefix,
         PIPELINE_KAFKA__GROUP_PROTOCOL=protocol,
         PIPELINE_OBSERVABILITY__LOG_FORMAT="json",
+        PIPELINE_BACKLOG__ENABLED="false",
         TEST_STAGE_MODE=mode,
         TEST_STAGE_GROUP=group,
     )

@@ -1,4 +1,4 @@
-"""A token bucket: the generator's send rate, smooth over time and without a busy loop."""
+"""A token bucket for every rate option (generate, replay, dev): smooth, no busy loop."""
 
 from __future__ import annotations
 
@@ -31,3 +31,13 @@ class TokenBucket:
         self._last = now
         self._tokens -= tokens
         return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+
+def rate_limiter(
+    rate: float | None, clock: Callable[[], float] = time.monotonic
+) -> TokenBucket | None:
+    """None for no limit (``rate`` unset or 0). A tenth of a second of burst keeps high rates
+    from waking up once per record."""
+    if rate is None or rate <= 0:
+        return None
+    return TokenBucket(rate, burst=max(1.0, rate / 10), clock=clock)
