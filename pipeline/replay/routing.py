@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-DLQ_PREFIX = "dlq."
-ORIGIN_TOPIC_HEADER = "dlq.origin.topic"
-STAGE_HEADER = "dlq.stage"
-ERROR_HEADER = "dlq.error"
+from pipeline.runtime.dead_letter import (
+    DLQ_PREFIX,
+    ERROR_HEADER,
+    ORIGIN_TOPIC_HEADER,
+    STAGE_HEADER,
+)
 
 RecordHeaders = Sequence[tuple[str, bytes | None]]
 

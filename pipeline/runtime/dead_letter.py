@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from pipeline.runtime.messages import InputMessage, Produce
 
+DLQ_PREFIX = "dlq."
+ORIGIN_TOPIC_HEADER = "dlq.origin.topic"
+ORIGIN_PARTITION_HEADER = "dlq.origin.partition"
+ORIGIN_OFFSET_HEADER = "dlq.origin.offset"
+STAGE_HEADER = "dlq.stage"
+ERROR_HEADER = "dlq.error"
+ATTEMPTS_HEADER = "dlq.attempts"
+TIME_HEADER = "dlq.time_ms"
+
 
 def dead_letter_record(
     msg: InputMessage, topic: str, stage: str, error: str, attempts: int, now_ms: int
 ) -> Produce:
     """Original key, value and headers, plus `dlq.*` headers that `pipeline replay` reads back."""
     headers = [
-        *[(k, v) for k, v in msg.headers if not k.startswith("dlq.")],
-        ("dlq.origin.topic", msg.topic.encode()),
-        ("dlq.origin.partition", str(msg.partition).encode()),
-        ("dlq.origin.offset", str(msg.offset).encode()),
-        ("dlq.stage", stage.encode()),
-        ("dlq.error", error[:1000].encode("utf-8", "replace")),
-        ("dlq.attempts", str(attempts).encode()),
-        ("dlq.time_ms", str(now_ms).encode()),
+        *[(k, v) for k, v in msg.headers if not k.startswith(DLQ_PREFIX)],
+        (ORIGIN_TOPIC_HEADER, msg.topic.encode()),
+        (ORIGIN_PARTITION_HEADER, str(msg.partition).encode()),
+        (ORIGIN_OFFSET_HEADER, str(msg.offset).encode()),
+        (STAGE_HEADER, stage.encode()),
+        (ERROR_HEADER, error[:1000].encode("utf-8", "replace")),
+        (ATTEMPTS_HEADER, str(attempts).encode()),
+        (TIME_HEADER, str(now_ms).encode()),
     ]
     return Produce(topic=topic, value=msg.value, key=msg.key, headers=headers)

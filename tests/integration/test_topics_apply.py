@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 # confluent_kafka.admin re-exports these without __all__, which mypy --strict reports.
-from confluent_kafka.admin import (  # type: ignore[attr-defined]
+from confluent_kafka.admin import (
     AdminClient,
     ConfigResource,
     ResourceType,

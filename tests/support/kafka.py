@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 # confluent_kafka.admin re-exports NewTopic without __all__, which mypy --strict reports.
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from pipeline.adapters.kafka.broker.choice import Probes, choose
 from pipeline.adapters.kafka.broker.kraft import KraftBroker
