@@ -22,6 +22,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from pipeline.adapters.kafka.codec import Codec, DecodeError
 from pipeline.backlog.ledger_state import LedgerPosition, LedgerState
@@ -137,14 +138,22 @@ class LedgerReader:
             )
         self._partitions = set(found.partitions)
         self._at_end: set[int] = set()
+        self._next: dict[int, int] = {}  # per partition: one past the last record read
         self._consumer.assign(
             [TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions]
         )
 
     def catch_up(self, timeout_s: float) -> None:
-        """Read until every ledger partition reached its end (blocks; for start-up and CLI)."""
+        """Read up to the high watermarks of the moment (blocks; for start-up and the CLI).
+
+        Not "until end of partition": while other drains record progress every second, a
+        long-polling fetch keeps finding new records and never reports the end.
+        """
         deadline = self._clock() + timeout_s
-        while self._at_end != self._partitions:
+        targets = {p: self._high_watermark(p, timeout_s) for p in self._partitions}
+        while any(
+            p not in self._at_end and self._next.get(p, 0) < target for p, target in targets.items()
+        ):
             if self._clock() >= deadline:
                 raise LedgerUnavailable(
                     f"the backlog ledger topic {self.topic} could not be read to its end within"
@@ -164,6 +173,25 @@ class LedgerReader:
     def close(self) -> None:
         self._consumer.close()
 
+    def _high_watermark(self, partition: int, timeout_s: float) -> int:
+        """Retried: right after the topic was created or a leader moved the broker says no."""
+        try:
+            for attempt in Retrying(
+                stop=stop_after_delay(timeout_s),
+                wait=wait_exponential(multiplier=0.05, max=1.0),
+                retry=retry_if_exception_type(KafkaException),
+                reraise=True,
+            ):
+                with attempt:
+                    _, high = self._consumer.get_watermark_offsets(
+                        TopicPartition(self.topic, partition), timeout=timeout_s, cached=False
+                    )
+        except KafkaException as exc:
+            raise LedgerUnavailable(
+                f"the backlog ledger topic {self.topic} cannot be read: {exc}"
+            ) from None
+        return int(high)
+
     def _apply(self, messages: list[Message]) -> None:
         for msg in messages:
             error = msg.error()
@@ -177,6 +205,7 @@ class LedgerReader:
             self._at_end.discard(partition)
             key = (msg.key() or b"").decode()
             position = LedgerPosition(partition, msg.offset() or 0)
+            self._next[partition] = position.offset + 1
             value = msg.value()
             if value is None:
                 self.state.apply(key, position, None)

@@ -17,7 +17,6 @@ import structlog
 log = structlog.get_logger()
 
 # The CLI's own entry point, run by this interpreter: no dependency on PATH or an installed script.
-_CLI = "from pipeline.cli.app import main; main()"
 
 
 @dataclass
@@ -45,7 +44,7 @@ def free_port() -> int:
 
 
 def stage_command(stage: str) -> list[str]:
-    return [sys.executable, "-c", _CLI, "run", stage]
+    return [sys.executable, "-m", "pipeline", "run", stage]
 
 
 def start_stage(stage: str, logs_dir: Path, env: Mapping[str, str]) -> StageProcess:

@@ -305,6 +305,8 @@ class StageRuntime:
         self._pool.shutdown(wait=False)
         if self._sink is not None:
             self._sink.close(timeout=5.0)
+        if self.spec.on_close is not None:
+            self.spec.on_close()
         self._consumer.close()
         log.info("runtime.stopped", stage=self.spec.name, committed=commit)
 
@@ -462,7 +464,7 @@ class StageRuntime:
                 record.topic,
                 value=record.value,
                 key=record.key,
-                headers=cast(list[tuple[str, str | bytes | None]], headers) or None,
+                headers=list(headers) if headers else None,  # librdkafka rejects tuples
             )
         except BufferError:
             self._set_global_pause(PRODUCER_QUEUE, True)

@@ -43,6 +43,8 @@ class StageSpec:
     sink: Sink | None = None
     sink_batch_size: int = 500
     sink_batch_max_wait_s: float = 0.2
+    on_close: Callable[[], None] | None = None
+    """Releases what the process function holds (HTTP clients, caches) at shutdown."""
 
     @property
     def dead_letter_topic(self) -> str:

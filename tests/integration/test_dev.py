@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-c", "from pipeline.cli.app import main; main()"]
+CLI = [sys.executable, "-m", "pipeline"]
 
 
 def processes_with_env(marker: str) -> list[int]:

@@ -1,7 +1,8 @@
 """The normalize stage on the runtime: events.raw in, events.normalized and outcomes out.
 
-Normalizing is CPU-bound, so by default it runs in worker processes: the process function is a
-picklable object that leaves its codec behind when pickled and builds one in each process.
+Normalizing is CPU-bound, so it can run in worker processes (``normalize.mode``): the process
+function is a picklable object that leaves its codec behind when pickled and builds one in each
+process.
 """
 
 from __future__ import annotations

@@ -55,11 +55,13 @@ def symbolicate_stage(settings: Settings) -> StageSpec:
     """Factory for ``pipeline run symbolicate``."""
     kafka = settings.kafka
     codec = make_codec(kafka)
+    symbolicator = Symbolicator(settings.symbolicate)
     return StageSpec(
         name=STAGE,
         input_topic=kafka.topic(INPUT_TOPIC),
         group_id=kafka.topic(f"pipeline-{STAGE}"),
-        process=Symbolicate(codec, Symbolicator(settings.symbolicate), kafka.topic(OUTPUT_TOPIC)),
+        process=Symbolicate(codec, symbolicator, kafka.topic(OUTPUT_TOPIC)),
         mode="threads",
         on_invalid=InvalidOutcomes(Outcomes(codec, kafka.topic(OUTCOMES_TOPIC), STAGE), SCHEMA),
+        on_close=symbolicator.close,
     )
