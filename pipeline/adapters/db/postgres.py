@@ -1,4 +1,4 @@
-"""The production event store: PostgreSQL through psycopg 3, one connection behind a lock.
+"""The production event store: PostgreSQL through psycopg 3.
 
 A batch is two statements in one transaction: insert the events (``ON CONFLICT DO NOTHING
 RETURNING`` tells which were new), then upsert their groups with only the new ones counted.
@@ -10,26 +10,17 @@ JSON several times slower.
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
 import structlog
 from psycopg import conninfo
 
-from pipeline.adapters.db import queries
-from pipeline.adapters.db.base import (
-    EventKey,
-    EventSummary,
-    GroupOrder,
-    GroupSummary,
-    StoredEvent,
-    StoreUnavailable,
-    WriteResult,
-)
+from pipeline.adapters.db.base import EventKey, WriteResult
 from pipeline.adapters.db.migrations import pending
-from pipeline.adapters.db.records import PreparedBatch, aggregate_groups, prepare_batch
+from pipeline.adapters.db.records import PreparedBatch, aggregate_groups
+from pipeline.adapters.db.sql_store import SqlStore
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -77,99 +68,59 @@ ON CONFLICT (project_id, grouping_hash) DO UPDATE SET
 """
 
 
-class PostgresStore:
+class PostgresStore(SqlStore[Connection]):
+    backend = "PostgreSQL"
+    placeholder = "%s"
+    connect_errors = (psycopg.Error,)
+
     def __init__(self, dsn: str, *, timeout_s: float) -> None:
         self._dsn = dsn
-        self._timeout_s = timeout_s
-        self._target = describe_dsn(dsn)
-        self._lock = threading.Lock()
-        self._conn: Connection | None = None
-        self._closed = False
-        with self._lock:
-            self._guarded(self._connection)
+        super().__init__(describe_dsn(dsn), timeout_s=timeout_s)
 
-    def write_batch(self, events: Sequence[Mapping[str, Any]], now_ms: int) -> WriteResult:
-        batch = prepare_batch(events, now_ms)
-        return self._transaction(lambda conn: _write(conn, batch))
-
-    def get_event(self, project_id: int, event_id: str) -> StoredEvent | None:
-        rows = self._query(queries.select_event("%s"), [project_id, event_id])
-        return queries.stored_from_row(rows[0], rows[0][-1]) if rows else None
-
-    def list_events(
-        self,
-        project_id: int | None = None,
-        group: str | None = None,
-        event_id: str | None = None,
-        limit: int = 50,
-    ) -> list[EventSummary]:
-        sql, params = queries.select_events("%s", project_id, group, event_id, limit)
-        return [queries.summary_from_row(row) for row in self._query(sql, params)]
-
-    def list_groups(
-        self, project_id: int | None = None, limit: int = 50, order: GroupOrder = "last_seen"
-    ) -> list[GroupSummary]:
-        sql, params = queries.select_groups("%s", project_id, limit, order)
-        return [queries.group_from_row(row) for row in self._query(sql, params)]
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._guarded(lambda: self._connection().execute(sql, params).fetchall())
-
-    def _transaction(self, work: Callable[[Connection], T]) -> T:
-        with self._lock:
-            return self._guarded(lambda: _in_transaction(self._connection(), work))
-
-    def _guarded(self, call: Callable[[], T]) -> T:
-        """Run ``call`` turning an unreachable or overloaded server into StoreUnavailable."""
-        try:
-            return call()
-        except psycopg.Error as exc:
-            if not _is_transient(exc):
-                raise
-            raise self._unavailable(exc) from exc
-
-    def _unavailable(self, exc: Exception) -> StoreUnavailable:
-        log.warning("store.unavailable", backend="postgres", target=self._target, error=str(exc))
-        return StoreUnavailable(f"PostgreSQL at {self._target} is unavailable: {exc}")
-
-    def _connection(self) -> Connection:
-        """The open connection, or a new one with the schema brought up to date. Any failure
-        here is the database's, never the data's, so it is always StoreUnavailable."""
-        if self._closed:
-            raise RuntimeError("the store is closed")
-        if self._conn is not None and not (self._conn.closed or self._conn.broken):
-            return self._conn
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    def _connect(self) -> Connection:
         timeout_ms = math.ceil(self._timeout_s * 1000)
-        try:
-            conn: Connection = psycopg.connect(
-                self._dsn,
-                autocommit=True,
-                connect_timeout=max(2, math.ceil(self._timeout_s)),
-                tcp_user_timeout=timeout_ms,
-                application_name="pipeline-store",
-            )
-        except psycopg.Error as exc:
-            raise self._unavailable(exc) from exc
+        conn: Connection = psycopg.connect(
+            self._dsn,
+            autocommit=True,
+            connect_timeout=max(2, math.ceil(self._timeout_s)),
+            tcp_user_timeout=timeout_ms,
+            application_name="pipeline-store",
+        )
         try:
             conn.execute("SELECT set_config('statement_timeout', %s, false)", [str(timeout_ms)])
-            _in_transaction(conn, _migrate)
-        except psycopg.Error as exc:
+            self._in_transaction(conn, _migrate)
+        except psycopg.Error:
             conn.close()
-            raise self._unavailable(exc) from exc
-        self._conn = conn
-        log.debug("store.connected", backend="postgres", target=self._target)
+            raise
         return conn
+
+    def _usable(self, conn: Connection) -> bool:
+        return not (conn.closed or conn.broken)
+
+    def _disconnect(self, conn: Connection) -> None:
+        conn.close()
+
+    def _transient(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.Error) and _is_transient(exc)
+
+    def _in_transaction(self, conn: Connection, work: Callable[[Connection], T]) -> T:
+        with conn.transaction():
+            return work(conn)
+
+    def _write(self, conn: Connection, batch: PreparedBatch) -> WriteResult:
+        if not batch.rows:
+            return batch.result(())
+        columns = [list(column) for column in zip(*batch.rows, strict=True)]
+        returned = conn.execute(_INSERT_EVENTS, columns).fetchall()
+        inserted = {EventKey(project_id, event_id) for project_id, event_id in returned}
+        deltas = aggregate_groups(row for row in batch.rows if row.key in inserted)
+        if deltas:
+            conn.execute(_UPSERT_GROUPS, [list(column) for column in zip(*deltas, strict=True)])
+        return batch.result(inserted)
+
+    def _record(self, stored: Any) -> dict[str, Any]:
+        record: dict[str, Any] = stored  # jsonb arrives decoded
+        return record
 
 
 def describe_dsn(dsn: str) -> str:
@@ -187,23 +138,6 @@ def _is_transient(exc: psycopg.Error) -> bool:
     if exc.sqlstate is None:  # raised by the client: refused, lost, timed out
         return isinstance(exc, psycopg.OperationalError)
     return exc.sqlstate[:2] in _TRANSIENT_CLASSES
-
-
-def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
-    with conn.transaction():
-        return work(conn)
-
-
-def _write(conn: Connection, batch: PreparedBatch) -> WriteResult:
-    if not batch.rows:
-        return batch.result(())
-    columns = [list(column) for column in zip(*batch.rows, strict=True)]
-    returned = conn.execute(_INSERT_EVENTS, columns).fetchall()
-    inserted = {EventKey(project_id, event_id) for project_id, event_id in returned}
-    deltas = aggregate_groups(row for row in batch.rows if row.key in inserted)
-    if deltas:
-        conn.execute(_UPSERT_GROUPS, [list(column) for column in zip(*deltas, strict=True)])
-    return batch.result(inserted)
 
 
 def _migrate(conn: Connection) -> None:

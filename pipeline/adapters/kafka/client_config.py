@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -25,5 +26,13 @@ def resolve_bootstrap(kafka: KafkaSettings, env: Mapping[str, str] = os.environ)
 
 
 def base_client_config(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
-    """librdkafka settings shared by every client; kafka.client_config may add security etc."""
-    return {"bootstrap.servers": bootstrap, **kafka.client_config}
+    """librdkafka settings shared by every client; kafka.client_config may add security etc.
+
+    librdkafka's own log lines go through Python logging (and so structlog's format) instead
+    of raw ``%3|...|FAIL|`` lines on stderr.
+    """
+    return {
+        "bootstrap.servers": bootstrap,
+        "logger": logging.getLogger("librdkafka"),
+        **kafka.client_config,
+    }
