@@ -143,6 +143,13 @@ class BacklogSettings(Section):
         gt=0,
         description="Messages/s the drain may take (averaged over seconds); unset: no cap.",
     )
+    drain_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="`pipeline run --backlog` lowers its CPU priority by this much (nice), so "
+        "live stages sharing its cores come first.",
+    )
 
 
 class ObservabilitySettings(Section):

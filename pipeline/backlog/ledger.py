@@ -55,8 +55,16 @@ class LedgerWriter:
         self._codec = codec
         self._timeout_s = timeout_s
         self._producer = Producer(
-            {**producer_config, "acks": "all", "enable.idempotence": True, "linger.ms": 0}
+            {
+                **producer_config,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 0,
+                # A ledger created by accident would not be compacted: topics.yaml makes it.
+                "allow.auto.create.topics": False,
+            }
         )
+        self._topic_seen = False
 
     def put(self, ranges: Sequence[BacklogRange]) -> list[Written]:
         """Record ranges (new, or with progress); raises KafkaException unless all are acked."""
@@ -74,6 +82,7 @@ class LedgerWriter:
     def _send(
         self, puts: Sequence[tuple[str, BacklogRange]], tombstones: Sequence[str]
     ) -> list[Written]:
+        self._check_topic()
         reports: list[tuple[KafkaError | None, Message]] = []
 
         def delivered(error: KafkaError | None, msg: Message) -> None:
@@ -103,6 +112,23 @@ class LedgerWriter:
             position = LedgerPosition(msg.partition() or 0, msg.offset() or 0)
             written.append(Written(key, position, sent[key]))
         return written
+
+    def _check_topic(self) -> None:
+        """Fail fast on a missing ledger instead of waiting for the ack timeout each time."""
+        if self._topic_seen:
+            return
+        found = self._producer.list_topics(self.topic, timeout=self._timeout_s).topics.get(
+            self.topic
+        )
+        if found is None or found.error is not None or not found.partitions:
+            raise KafkaException(
+                KafkaError(
+                    KafkaError.UNKNOWN_TOPIC_OR_PART,
+                    f"the backlog ledger topic {self.topic} does not exist:"
+                    " run `pipeline topics apply`",
+                )
+            )
+        self._topic_seen = True
 
 
 class LedgerReader:

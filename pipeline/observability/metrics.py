@@ -1,7 +1,7 @@
 """Every Prometheus metric a stage exports, defined in one place on a registry passed in.
 
-End-to-end latency is labelled by *cohort*: the minute (UTC, ``HH:MM``) the edge received the
-event, so an operator can watch one cohort move through the stages. Only the newest cohorts are
+End-to-end latency is labelled by *cohort*: the minute (UTC, ``YYYY-MM-DDTHH:MMZ``) the edge
+received the event, so an operator can watch one cohort move through the stages. Only the newest cohorts are
 kept, which bounds the label cardinality.
 """
 
@@ -117,7 +117,9 @@ class StageMetrics:
         if child is not None:
             return child
         with self._cohort_lock:
-            label = time.strftime("%H:%M", time.gmtime(bucket * self.cohort_width_ms / 1000))
+            label = time.strftime(
+                "%Y-%m-%dT%H:%MZ", time.gmtime(bucket * self.cohort_width_ms / 1000)
+            )
             child = self.end_to_end_seconds.labels(self.stage, label)
             cohorts = dict(self.cohorts)
             cohorts[bucket] = child
@@ -125,7 +127,13 @@ class StageMetrics:
                 del cohorts[old]
                 self.end_to_end_seconds.remove(
                     self.stage,
-                    time.strftime("%H:%M", time.gmtime(old * self.cohort_width_ms / 1000)),
+                    time.strftime(
+                        "%Y-%m-%dT%H:%MZ", time.gmtime(old * self.cohort_width_ms / 1000)
+                    ),
                 )
             self.cohorts = cohorts
         return child
+
+    def _cohort_label(self, bucket: int) -> str:
+        """The bucket's start, with the date: cohorts a day apart must not share a label."""
+        return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(bucket * self.cohort_width_ms / 1000))

@@ -174,7 +174,7 @@ class StageRuntime:
                 last_timestamp_ms=state.last_timestamp_ms,
                 paused_reasons=frozenset(self._pauses.reasons(key)),
             )
-            for key, state in self._parts.items()
+            for key, state in list(self._parts.items())  # callable from other threads
         ]
 
     def seek_and_commit(self, topic: str, partition: int, offset: int) -> None:
@@ -190,6 +190,7 @@ class StageRuntime:
         self._epochs += 1
         state.epoch = self._epochs
         state.tracker.reset(offset)
+        state.held.clear()
         self._set_pause(key, WINDOW_FULL, False)
         self._consumer.seek(TopicPartition(topic, partition, offset))
         self._commit([TopicPartition(topic, partition, offset)], False, flush_timeout=None)
@@ -293,6 +294,9 @@ class StageRuntime:
         self._set_global_pause(SHUTDOWN, True)
 
     def _close(self, commit: bool) -> None:
+        if not commit:  # halted: the revoke that close() triggers must not commit either
+            for key in list(self._parts):
+                self._forget(key)
         if commit:
             self._handle_completions()
             self._commit(
@@ -317,6 +321,7 @@ class StageRuntime:
             return
         now = self._now
         parts = self._parts
+        window = self._window
         taken: list[Work] = []
         touched: set[TopicPartitionKey] = set()
         for message in messages:
@@ -332,30 +337,45 @@ class StageRuntime:
             if state is None or state.revoking or self._stopping_since is not None:
                 continue  # not ours any more, or stopping: the next owner or run re-reads it
             offset = raw.offset()
-            last = state.tracker.last_seen
+            last = state.held_last if state.held else state.tracker.last_seen
             if last is not None and offset <= last:
                 continue  # already taken (a re-fetch after pause or seek)
             if state.stop_at is not None and offset >= state.stop_at:
                 self._set_pause(key, RANGE_END, True)
                 continue
-            headers = raw.headers() or ()
-            timestamp = raw.timestamp()[1]
-            received = received_at(headers, timestamp) if headers else timestamp
-            work = Work(
-                key[0], key[1], offset, raw.key(), raw.value(), timestamp, headers, received
-            )
-            work.epoch = state.epoch
-            work.taken_at = now
-            state.tracker.add(offset)
-            state.last_timestamp_ms = timestamp
-            state.consumed += 1
-            taken.append(work)
             touched.add(key)
-        for key in touched:  # the window is checked per batch: at most one batch over
-            if parts[key].tracker.in_flight >= self._window:
+            if state.held or state.tracker.in_flight >= window:
+                # One consume() batch can hold more than a window: the rest waits here, not
+                # in flight, and is taken in order as the window frees up.
+                state.held.append(raw)
+                state.held_last = offset
+                continue
+            taken.append(self._start(raw, key, state, now))
+        for key in touched:
+            state = parts[key]
+            if state.held or state.tracker.in_flight >= window:
                 self._set_pause(key, WINDOW_FULL, True)
         if taken:
             self._pool.submit(taken)
+
+    def _start(self, raw: Any, key: TopicPartitionKey, state: PartitionState, now: float) -> Work:
+        offset = raw.offset()
+        headers = raw.headers() or ()
+        timestamp = raw.timestamp()[1]
+        received = received_at(headers, timestamp) if headers else timestamp
+        work = Work(key[0], key[1], offset, raw.key(), raw.value(), timestamp, headers, received)
+        work.epoch = state.epoch
+        work.taken_at = now
+        state.tracker.add(offset)
+        state.last_timestamp_ms = timestamp
+        state.consumed += 1
+        return work
+
+    def _release_held(self, key: TopicPartitionKey, state: PartitionState) -> None:
+        released = []
+        while state.held and state.tracker.in_flight < self._window:
+            released.append(self._start(state.held.popleft(), key, state, self._now))
+        self._pool.submit(released)
 
     def _on_consume_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
@@ -496,6 +516,8 @@ class StageRuntime:
         if state is None or state.epoch != work.epoch:
             return
         state.tracker.done(msg.offset)
+        if state.held:
+            self._release_held(key, state)
         self._processing.observe(self._now - work.taken_at)
         received = msg.received_at_ms
         cohort = self._cohorts.get(received // self._cohort_width_ms)
@@ -503,7 +525,11 @@ class StageRuntime:
             cohort = self.metrics.cohort_latency(received)
             self._cohorts = self.metrics.cohorts
         cohort.observe(max(0.0, (self._now_ms - received) / 1000))
-        if key in self._window_full and state.tracker.in_flight <= self._window_resume:
+        if (
+            key in self._window_full
+            and not state.held
+            and state.tracker.in_flight <= self._window_resume
+        ):
             self._set_pause(key, WINDOW_FULL, False)
 
     def _record_outcome(self, work: Work, failed: bool) -> None:

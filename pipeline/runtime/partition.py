@@ -41,6 +41,9 @@ class PartitionState:
     high_watermark: int | None = None
     revoking: bool = False
     stop_at: int | None = None
+    held: deque[Any] = field(default_factory=deque)
+    """Consumed but not yet taken: the part of a consume() batch beyond the window."""
+    held_last: int | None = None
     consumed: int = 0
     consumed_reported: int = 0
     recent_failures: deque[bool] = field(default_factory=deque)

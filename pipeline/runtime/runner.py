@@ -146,6 +146,8 @@ def run_stage(spec: StageSpec, settings: Settings, backlog: bool = False) -> int
     registry = CollectorRegistry()
     run: Callable[[], int]
     if backlog:
+        # Lower priority for the whole process, workers included: live stages come first.
+        os.nice(settings.backlog.drain_nice)
         drain = build_drain(spec, settings, registry)
         runtime, run = drain.runtime, drain.run
     else:

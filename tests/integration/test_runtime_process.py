@@ -69,8 +69,8 @@ def test_every_mode_and_group_protocol_gives_the_same_results(
         *numbered("poison", "poison", 3, EVERY_PARTITION),
     ]
     sent = produce(kafka_bootstrap, topics.input, messages)
-    good = sorted(s.value for s in sent if not s.value.startswith(b"poison:"))
-    poison = {s.id for s in sent if s.value.startswith(b"poison:")}
+    good = [s for s in sent if not s.value.startswith(b"poison:")]
+    poison = [s for s in sent if s.value.startswith(b"poison:")]
     env = stage_env(
         kafka_bootstrap,
         topics,
@@ -84,14 +84,15 @@ def test_every_mode_and_group_protocol_gives_the_same_results(
         TopicReader(kafka_bootstrap, topics.dlq) as dlq,
         StageProcess(env, tmp_path / "stage.log") as stage,
     ):
-        output.wait_for_ids(s.id for s in sent if not s.value.startswith(b"poison:"))
-        dlq.wait_for_ids(poison)
+        output.wait_for_ids(s.id for s in good)
+        dlq.wait_for_ids(s.id for s in poison)
         wait_for(lambda: _all_committed(admin, group, topics), "every offset to be committed")
         failed = stage.metric("pipeline_failed_messages_total")
         stage.send(signal.SIGTERM)
         assert stage.wait() == 0
-    assert sorted(r.value for r in output.records()) == good  # flaky ones retried, none twice
-    assert sorted(r.id for r in dlq.records()) == sorted(poison)
+    # Flaky messages were retried in place; in a run without failures nothing comes out twice.
+    assert sorted(r.value for r in output.records()) == sorted(s.value for s in good)
+    assert sorted(r.id for r in dlq.records()) == sorted(s.id for s in poison)
     assert {r.headers["dlq.attempts"] for r in dlq.records()} == {b"1"}
     assert failed == len(poison)
 
@@ -129,9 +130,7 @@ def test_sigterm_finishes_in_flight_work_commits_and_exits_0(
         StageProcess(env, tmp_path / "stage.log") as stage,
     ):
         stage.wait_ready()
-        sent = produce(
-            kafka_bootstrap, topics.input, numbered("sleep:3", "t", 20, EVERY_PARTITION)
-        )
+        sent = produce(kafka_bootstrap, topics.input, numbered("sleep:3", "t", 20, EVERY_PARTITION))
         wait_for(
             lambda: stage.metric("pipeline_in_flight_messages") == len(sent),
             "every message to be in flight",

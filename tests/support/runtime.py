@@ -39,7 +39,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.config import (
     PROJECT_ROOT,
-    BacklogSettings,
     KafkaSettings,
     RuntimeSettings,
     Settings,
@@ -102,7 +101,6 @@ class ScriptedTopics:
     """The scripted stage's topics under one unique prefix."""
 
     prefix: str
-    partitions: int
 
     @property
     def input(self) -> str:
@@ -125,8 +123,8 @@ def scripted_topics(
     admin: AdminClient, partitions: int = 3, extra: Sequence[str] = ()
 ) -> Iterator[ScriptedTopics]:
     """Input with ``partitions`` partitions; output, DLQ and ``extra`` with one (arrival order
-    in the output is then its offset order). Everything under the prefix is deleted after."""
-    topics = ScriptedTopics(f"rt-{uuid.uuid4().hex[:12]}-", partitions)
+    in the output is then its offset order). All are deleted afterwards."""
+    topics = ScriptedTopics(f"rt-{uuid.uuid4().hex[:12]}-")
     sizes = {topics.input: partitions, topics.output: 1, topics.dlq: 1}
     sizes.update({topics.named(name): 1 for name in extra})
     specs = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in sizes.items()]
@@ -165,7 +163,6 @@ def stage_settings(
             bootstrap_servers=bootstrap, topic_prefix=topics.prefix, group_protocol=protocol
         ),
         runtime=RuntimeSettings(**{**FAST_RUNTIME, **runtime}),
-        backlog=BacklogSettings(enabled=False),  # the slicer has its own tests
     )
 
 
@@ -185,7 +182,6 @@ def stage_env(
         PIPELINE_KAFKA__TOPIC_PREFIX=topics.prefix,
         PIPELINE_KAFKA__GROUP_PROTOCOL=protocol,
         PIPELINE_OBSERVABILITY__LOG_FORMAT="json",
-        PIPELINE_BACKLOG__ENABLED="false",
         TEST_STAGE_MODE=mode,
         TEST_STAGE_GROUP=group,
     )
@@ -351,8 +347,8 @@ class TopicReader:
     def ids(self) -> set[str]:
         return {r.id for r in self.records()}
 
-    def wait_for_ids(self, expected: Iterable[str], timeout_s: float = TIMEOUT_S) -> set[str]:
-        """Waits until every id in ``expected`` was read; returns every id read."""
+    def wait_for_ids(self, expected: Iterable[str], timeout_s: float = TIMEOUT_S) -> None:
+        """Waits until every id in ``expected`` was read."""
         wanted = set(expected)
         wait_for(
             lambda: wanted <= self.ids(),
@@ -362,7 +358,6 @@ class TopicReader:
             ),
             timeout_s,
         )
-        return self.ids()
 
     def close(self) -> None:
         self._stop.set()
