@@ -1,8 +1,8 @@
 """Every Prometheus metric a stage exports, defined in one place on a registry passed in.
 
 End-to-end latency is labelled by *cohort*: the minute (UTC, ``YYYY-MM-DDTHH:MMZ``) the edge
-received the event, so an operator can watch one cohort move through the stages. Only the newest cohorts are
-kept, which bounds the label cardinality.
+received the event, so an operator can watch one cohort move through the stages. Only the
+newest cohorts are kept, which bounds the label cardinality.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,9 @@ def group() -> str:
     return f"bl-{uuid.uuid4().hex}"
 
 
-def topics_with_ledger(admin: AdminClient, partitions: int) -> Any:
+def topics_with_ledger(
+    admin: AdminClient, partitions: int
+) -> AbstractContextManager[ScriptedTopics]:
     return scripted_topics(admin, partitions=partitions, extra=[LEDGER])
 
 
@@ -125,7 +128,8 @@ def slice_by_hand(
 
 
 def progressed(ranges: Sequence[BacklogRange], at_least: int) -> bool:
-    return len(ranges) == 2 and all(r.start - r.origin_start >= at_least for r in ranges)
+    """Both ranges still open, ``at_least`` of their messages recorded as drained."""
+    return len(ranges) == 2 and sum(r.start - r.origin_start for r in ranges) >= at_least
 
 
 def covered(sent: Sent, ranges: Sequence[BacklogRange]) -> bool:
@@ -222,20 +226,40 @@ def test_live_slicer_records_the_backlog_commits_its_end_and_serves_fresh_events
     assert sliced == sum(r.size for r in ranges)
 
 
+def test_without_a_ledger_the_live_consumer_skips_nothing(
+    kafka_bootstrap: str, admin: AdminClient, group: str
+) -> None:
+    with scripted_topics(admin, partitions=1) as topics:  # no ledger topic
+        settings = settings_for(kafka_bootstrap, topics, {}, **SLOW_RUNTIME)
+        old = produce(kafka_bootstrap, topics.input, numbered("sleep:0.01", "b", 300, [0]))
+        let_age(1.0)
+        with (
+            TopicReader(kafka_bootstrap, topics.output) as reader,
+            StageThread(scripted_spec(settings, group), settings) as live,
+        ):
+            reader.wait_for_ids(s.id for s in old)
+            failures = live.metric("pipeline_backlog_ledger_write_failures_total")
+            sliced = live.metric("pipeline_backlog_sliced_ranges_total")
+        assert (
+            admin.list_topics(topics.named(LEDGER), timeout=10).topics[topics.named(LEDGER)].error
+        ), "the slicer created the ledger topic"
+    assert failures >= 1 and sliced == 0
+
+
 # ----- the outage scenario ------------------------------------------------------------------
 
 
 def test_after_an_outage_fresh_events_overtake_the_backlog_and_nothing_is_lost(
     kafka_bootstrap: str, admin: AdminClient, group: str
 ) -> None:
-    backlog = {"drain_max_rate": 150, "live_max_lag": 200}
+    backlog = {"drain_max_rate": 120, "live_max_lag": 200}
     with topics_with_ledger(admin, partitions=2) as topics:
         settings = settings_for(kafka_bootstrap, topics, backlog, **SLOW_RUNTIME)
-        old = produce(kafka_bootstrap, topics.input, numbered("sleep:0.01", "b", 1200, [0, 1]))
+        old = produce(kafka_bootstrap, topics.input, numbered("sleep:0.01", "b", 600, [0, 1]))
         let_age(1.0)
         with TopicReader(kafka_bootstrap, topics.output) as reader, capture_logs() as logs:
             fresh_producer = SteadyProducer(
-                kafka_bootstrap, topics.input, numbered("fresh", "f", 80, [0, 1]), rate_per_s=20
+                kafka_bootstrap, topics.input, numbered("fresh", "f", 50, [0, 1]), rate_per_s=25
             )
             with (
                 StageThread(scripted_spec(settings, group), settings) as live,
@@ -270,7 +294,7 @@ def test_a_drain_killed_mid_range_resumes_from_its_recorded_progress(
 ) -> None:
     with topics_with_ledger(admin, partitions=2) as topics:
         settings = settings_for(kafka_bootstrap, topics, {})
-        old = produce(kafka_bootstrap, topics.input, numbered("sleep:0.01", "b", 1000, [0, 1]))
+        old = produce(kafka_bootstrap, topics.input, numbered("sleep:0.01", "b", 600, [0, 1]))
         slice_by_hand(settings, admin, group, topics, old)
         env = backlog_env(kafka_bootstrap, topics, group, {})
         log_path = tmp_path / "drain.log"
@@ -278,8 +302,8 @@ def test_a_drain_killed_mid_range_resumes_from_its_recorded_progress(
             first = drain_process(env, log_path)
             try:
                 wait_for(
-                    lambda: progressed(read_ledger(settings), 100),
-                    lambda: f"progress on both ranges:\n{log_path.read_text()[-3000:]}",
+                    lambda: progressed(read_ledger(settings), 150),
+                    lambda: f"recorded progress:\n{log_path.read_text()[-3000:]}",
                     interval_s=0.2,
                 )
             finally:
@@ -295,14 +319,13 @@ def test_a_drain_killed_mid_range_resumes_from_its_recorded_progress(
                 assert second.wait(30) == 0
             counts = Counter(r.id for r in reader.records())
 
-    assert len(recorded) == 2 and all(0 < start < 500 for start in recorded.values())
+    assert len(recorded) == 2 and sum(recorded.values()) >= 150
     before = [s for s in old if s.offset < recorded[s.partition]]
     assert all(counts[s.id] == 1 for s in before), "work below the recorded progress was redone"
     again = [s for s in old if counts[s.id] > 1]
-    # Redone: finished after the last progress record; bounded by about one progress interval
-    # of work plus the in-flight windows, far less than what was already recorded.
-    assert len(again) <= 2 * SLOW_RUNTIME["max_in_flight_per_partition"] + 100
-    assert len(again) < len(before)
+    # Redone: what finished after the last progress record, bounded by one progress interval
+    # of work (about 200 msg/s x 0.2 s) plus the in-flight cap (40); not the recorded part.
+    assert len(again) <= 100 < len(before)
 
 
 # ----- expired ranges -----------------------------------------------------------------------
@@ -359,6 +382,7 @@ def test_data_expiring_while_the_drain_works_is_reported_never_skipped_silently(
             processed = {s.id for s in old} & reader.ids()
 
     assert {s.id for s in old if s.offset >= 250} <= processed
+    assert expired > 0, "the deletion came too late to test anything"
     assert len(processed) + expired == len(old)
 
 
