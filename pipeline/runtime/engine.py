@@ -256,7 +256,11 @@ class StageRuntime:
         self._last_tick = now
         if self._stop_requested and self._stopping_since is None:
             self._begin_stop(now)
-        self._take(self._poll())
+        messages = self._poll()
+        # poll() may have blocked: latencies must be measured from when messages arrived.
+        now = self._now = self._clock()
+        self._now_ms = self._wall_ms()
+        self._take(messages)
         self._pool.adjust()
         self._handle_completions()
         self._producer.poll(0)

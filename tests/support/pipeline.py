@@ -22,6 +22,7 @@ from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
     KafkaError,
+    KafkaException,
     Producer,
     TopicPartition,
 )
@@ -251,9 +252,22 @@ def committed_offsets(admin: AdminClient, group: str, topic: str) -> dict[int, i
     }
 
 
+COORDINATOR_NOT_READY = {
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+}
+
+
 def caught_up(admin: AdminClient, bootstrap: str, group: str, topic: str) -> bool:
-    """True once ``group`` committed every record ``topic`` holds."""
-    committed = committed_offsets(admin, group, topic)
+    """True once ``group`` committed every record ``topic`` holds; a group coordinator still
+    loading (a freshly started broker) means "not yet", not a failure."""
+    try:
+        committed = committed_offsets(admin, group, topic)
+    except KafkaException as exc:
+        if exc.args[0].code() in COORDINATOR_NOT_READY:
+            return False
+        raise
     return all(committed.get(p, 0) >= end for p, end in end_offsets(bootstrap, topic).items())
 
 
