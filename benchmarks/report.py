@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.table import Table
@@ -18,7 +18,9 @@ class Figure:
     rate: float | None = None
     """Messages/s while busy (see Progress.steady_rate)."""
     elapsed_s: float | None = None
-    """Start to the last output; None when the run hit its deadline."""
+    """Start to the last output."""
+    cut_off: bool = False
+    """The run hit its deadline before every output was there."""
     latency: Latency | None = None
     note: str = ""
 
@@ -53,6 +55,12 @@ class Target:
         return f"{verdict} ({self.case}) {self.what} = {shown} (target {bounds})"
 
 
+@dataclass
+class Results:
+    figures: list[Figure] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+
+
 def print_report(console: Console, figures: Sequence[Figure], targets: Sequence[Target]) -> None:
     table = Table(title="stage runtime benchmarks")
     for column in ("case", "run", "msg/s", "end to end s", "p50 ms", "p99 ms", "notes"):
@@ -74,6 +82,6 @@ def print_report(console: Console, figures: Sequence[Figure], targets: Sequence[
 
 
 def _elapsed(fig: Figure) -> str:
-    if fig.elapsed_s is not None:
-        return f"{fig.elapsed_s:.1f}"
-    return "cut off" if fig.rate is not None else ""
+    if fig.cut_off:
+        return "cut off"
+    return "" if fig.elapsed_s is None else f"{fig.elapsed_s:.1f}"

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks.cases import FULL, QUICK, Results, baseline_and_runtime, cpu_bound, head_of_line
-from benchmarks.cases import memory as memory_case
+from benchmarks.cases import baseline_and_runtime, cpu_bound, head_of_line, memory_footprint
 from benchmarks.kafka_io import Topics
 from benchmarks.measure import Bench
-from benchmarks.report import print_report
+from benchmarks.report import Results, print_report
+from benchmarks.workload import FULL, QUICK
 from pipeline.adapters.kafka.broker.choice import Probes, choose
 from pipeline.adapters.kafka.broker.launch import launch
 from pipeline.errors import UserError
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             if "d" in args.cases:
                 head_of_line(bench, sizes, args.profile, results)
             if "e" in args.cases:
-                memory_case(bench, sizes, results)
+                memory_footprint(bench, sizes, results)
         finally:
             topics.delete_all()
             broker.stop()

@@ -96,7 +96,12 @@ class RuntimeSettings(Section):
     downstream_topic: str | None = None
     downstream_max_lag: int | None = Field(default=None, ge=1)
     downstream_check_interval_s: float = Field(default=2.0, gt=0)
-    http_port: int = Field(default=9100, ge=0, le=65535)
+    http_port: int | None = Field(
+        default=9100,
+        ge=0,
+        le=65535,
+        description="/healthz, /readyz, /metrics; 0 picks a free port (logged), null turns it off.",
+    )
 
 
 class BacklogSettings(Section):

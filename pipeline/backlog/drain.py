@@ -2,16 +2,17 @@
 
 A tick hook plus the commit target of a manual-mode runtime (``subscribe=False``). Each tick it
 follows the ledger, tombstones and releases finished ranges, checks active ranges against the
-topic's retention, assigns the oldest waiting range of every idle partition and applies the
-optional rate cap. Progress reaches the ledger through ``commit_to``, which the runtime calls
-only after every output of the offsets below is acknowledged: a restart resumes from there.
+topic's retention, assigns the oldest waiting range of every idle partition, and applies the
+optional rate cap and the next stage's lag limit. Progress reaches the ledger through
+``commit_to``, which the runtime calls only after every output of the offsets below is
+acknowledged: a restarted drain resumes from there.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -22,6 +23,7 @@ from pipeline.backlog.metrics import BacklogMetrics
 from pipeline.backlog.ranges import BacklogRange, oldest_first
 from pipeline.backlog.rate import RateGate
 from pipeline.backlog.watermarks import Watermarks
+from pipeline.runtime.downstream import DownstreamLagMonitor
 from pipeline.runtime.engine import RANGE_END, StageRuntime
 from pipeline.runtime.partition import PartitionStatus, TopicPartitionKey
 
@@ -75,6 +77,7 @@ class DrainController:
         metrics: BacklogMetrics,
         refresh_interval_s: float,
         rate: RateGate | None = None,
+        pressure: Sequence[DownstreamLagMonitor] = (),
         clock: Callable[[], float] = time.monotonic,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
@@ -83,6 +86,8 @@ class DrainController:
         self._metrics = metrics
         self._refresh_s = refresh_interval_s
         self._rate = rate
+        self._pressure = pressure
+        self._started: list[DownstreamLagMonitor] = []
         self._clock, self._wall_ms = clock, wall_ms
         self._active: dict[TopicPartitionKey, _Active] = {}
         self._last_refresh = -math.inf
@@ -90,6 +95,9 @@ class DrainController:
     def start(self, timeout_s: float) -> None:
         """Read the whole ledger before the runtime starts: ranges resume where recorded."""
         self._reader.catch_up(timeout_s)
+        for monitor in self._pressure:
+            monitor.start()
+            self._started.append(monitor)
         waiting = self._open()
         log.info(
             "backlog.drain_started",
@@ -100,6 +108,8 @@ class DrainController:
         )
 
     def close(self) -> None:
+        for monitor in self._started:
+            monitor.stop()
         self._reader.close()
         self._watermarks.close()
 
@@ -134,6 +144,8 @@ class DrainController:
         if runtime.ready()[0]:  # not while shutting down
             self._assign_waiting(runtime)
         self._throttle(runtime, statuses)
+        for monitor in self._pressure:
+            runtime.set_stage_pause(monitor.reason, monitor.over_limit)
         waiting = self._open()
         self._metrics.open_ranges.set(len(waiting))
         self._metrics.remaining_messages.set(sum(r.remaining for r in waiting))

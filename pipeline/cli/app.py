@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from pipeline.cli import artifacts, browse, dev, generate, kafka, replay, run, topics
+from pipeline.cli import artifacts, backlog, browse, dev, generate, kafka, replay, run, topics
 from pipeline.cli.common import ConfigOption, init_settings
 from pipeline.errors import UserError
 
@@ -27,6 +27,7 @@ app.command("run")(run.run)
 app.command("dev")(dev.dev)
 app.command("generate")(generate.generate)
 app.command("replay")(replay.replay)
+app.command("backlog")(backlog.backlog)
 
 
 @app.callback()

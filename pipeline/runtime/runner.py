@@ -50,23 +50,13 @@ def build_runtime(
     """The live runtime of ``spec``, with the backlog slicer when ``backlog.enabled``."""
     registry = registry or CollectorRegistry()
     base = _base_config(settings)
-    limits = settings.runtime
-    downstream = None
-    if limits.downstream_group and limits.downstream_topic and limits.downstream_max_lag:
-        downstream = DownstreamLagMonitor(
-            base,
-            limits.downstream_group,
-            settings.kafka.topic(limits.downstream_topic),
-            limits.downstream_max_lag,
-            limits.downstream_check_interval_s,
-        )
     runtime = StageRuntime(
         spec,
         consumer_config(base, settings.kafka, spec.group_id, spec.name),
         producer_config(base, spec.name),
-        limits,
+        settings.runtime,
         StageMetrics(registry, spec.name),
-        downstream=downstream,
+        downstream=_next_stage_monitor(settings, base),
     )
     if settings.backlog.enabled:
         runtime.add_tick_hook(_slicer(spec, settings, base, registry))
@@ -92,7 +82,10 @@ class Drain:
 def build_drain(
     spec: StageSpec, settings: Settings, registry: CollectorRegistry | None = None
 ) -> Drain:
-    """The drain of ``spec``'s live group: same stage logic, only the sliced offsets."""
+    """The drain of ``spec``'s live group: same stage logic, only the sliced offsets.
+
+    It pauses while the live group is behind and, like the live stage, while the next stage is.
+    """
     registry = registry or CollectorRegistry()
     base = _base_config(settings)
     backlog = settings.backlog
@@ -111,6 +104,7 @@ def build_drain(
         metrics=BacklogMetrics(registry, spec.name),
         refresh_interval_s=backlog.refresh_interval_s,
         rate=RateGate(backlog.drain_max_rate, time.monotonic) if backlog.drain_max_rate else None,
+        pressure=[m for m in [_next_stage_monitor(settings, base)] if m is not None],
     )
     drain_spec = replace(spec, group_id=drain_group(spec.group_id))
     consumer = consumer_config(base, settings.kafka, drain_spec.group_id, name)
@@ -154,7 +148,7 @@ def run_stage(spec: StageSpec, settings: Settings, backlog: bool = False) -> int
         runtime = build_runtime(spec, settings, registry)
         run = runtime.run
     server = None
-    if settings.runtime.http_port:
+    if settings.runtime.http_port is not None:
         server = HealthServer(settings.runtime.http_port, registry, runtime.alive, runtime.ready)
         server.start()
         log.info("runtime.http_listening", port=server.port)
@@ -169,6 +163,19 @@ def run_stage(spec: StageSpec, settings: Settings, backlog: bool = False) -> int
 
 def _base_config(settings: Settings) -> dict[str, Any]:
     return base_client_config(settings.kafka, resolve_bootstrap(settings.kafka))
+
+
+def _next_stage_monitor(settings: Settings, base: dict[str, Any]) -> DownstreamLagMonitor | None:
+    limits = settings.runtime
+    if not (limits.downstream_group and limits.downstream_topic and limits.downstream_max_lag):
+        return None
+    return DownstreamLagMonitor(
+        base,
+        limits.downstream_group,
+        settings.kafka.topic(limits.downstream_topic),
+        limits.downstream_max_lag,
+        limits.downstream_check_interval_s,
+    )
 
 
 def _slicer(

@@ -45,6 +45,7 @@ from tests.support.runtime import (
     SteadyProducer,
     TopicReader,
     committed_offsets,
+    holds_for,
     numbered,
     produce,
     scripted_topics,
@@ -156,8 +157,8 @@ class DrainThread:
     def _run(self) -> None:
         self.exit_code = self.drain.run()
 
-    def metric(self, name: str) -> float:
-        return self.registry.get_sample_value(name, {"stage": STAGE}) or 0.0
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, {"stage": STAGE, **labels}) or 0.0
 
     def __enter__(self) -> DrainThread:
         self._thread.start()
@@ -284,6 +285,27 @@ def test_after_an_outage_fresh_events_overtake_the_backlog_and_nothing_is_lost(
     assert after_slice, "no fresh event was produced after the slice"
     late = [s.id for s in after_slice if first_seen[s.id] > last_backlog]
     assert not late, f"fresh events {late} waited for the backlog"
+
+
+def test_the_drain_waits_while_the_live_group_is_behind(
+    kafka_bootstrap: str, admin: AdminClient, group: str
+) -> None:
+    with topics_with_ledger(admin, partitions=2) as topics:
+        settings = settings_for(kafka_bootstrap, topics, {"live_max_lag": 50})
+        old = produce(kafka_bootstrap, topics.input, numbered("plain", "b", 200, [0, 1]))
+        ranges = slice_by_hand(settings, admin, group, topics, old)
+        set_group_offsets(admin, group, topics.input, [0, 0])  # live 200 behind
+        with (
+            TopicReader(kafka_bootstrap, topics.output) as reader,
+            DrainThread(settings, group) as drain,
+        ):
+            wait_for(
+                lambda: drain.metric("pipeline_pauses_total", reason="live_behind"),
+                "the drain to yield to the live group",
+            )
+            holds_for(lambda: not reader.ids(), "the drain worked while live was behind", 1.0)
+            set_group_offsets(admin, group, topics.input, [r.end for r in ranges])
+            reader.wait_for_ids(s.id for s in old)
 
 
 # ----- kill -9 of the drain -----------------------------------------------------------------

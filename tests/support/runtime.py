@@ -191,7 +191,7 @@ def stage_env(
 
 
 def free_port() -> int:
-    """A port nothing listens on now (http_port 0 disables the server rather than picking one)."""
+    """A port nothing listens on now (a fixed one, so the test knows where to look)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -118,6 +118,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "end": 1_900_000,
         "created_at_ms": 1_760_000_000_000,
         "updated_at_ms": 1_760_000_100_000,
+        "expired": 0,
     },
 }
 
@@ -166,7 +167,7 @@ def v1_catalog(tmp_path: Path) -> SchemaCatalog:
 
 def test_catalog_holds_every_version_and_reads_with_the_latest(catalog: SchemaCatalog) -> None:
     assert {name: [v.version for v in vs] for name, vs in catalog.versions.items()} == {
-        "backlog_range": [1],
+        "backlog_range": [1, 2],
         "outcome": [1],
         "processed_event": [1],
         "raw_event": [1, 2],
@@ -174,6 +175,7 @@ def test_catalog_holds_every_version_and_reads_with_the_latest(catalog: SchemaCa
     assert catalog.latest("raw_event").version == 2
     assert {v.label for v in catalog.by_fingerprint.values()} == {
         "backlog_range v1",
+        "backlog_range v2",
         "outcome v1",
         "processed_event v1",
         "raw_event v1",
@@ -365,7 +367,7 @@ SINGLE_OBJECT_BAD_BYTES: dict[str, tuple[Callable[[SchemaCatalog], bytes], str]]
     ),
     "schema-mismatch": (
         lambda c: _single_object(c, "backlog_range"),
-        "schema mismatch: backlog_range v1 cannot be read as outcome v1",
+        "schema mismatch: backlog_range v2 cannot be read as outcome v1",
     ),
 }
 
