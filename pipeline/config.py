@@ -64,13 +64,22 @@ class KafkaSettings(Section):
 class RuntimeSettings(Section):
     """Limits of the stage runtime; DESIGN.md "The stage runtime"."""
 
-    max_in_flight_per_partition: int = Field(default=500, ge=1)
-    max_in_flight: int = Field(default=5000, ge=1)
+    max_in_flight_per_partition: int = Field(
+        default=5000,
+        ge=1,
+        description="Unfinished messages a partition may hold; a full window pauses it alone.",
+    )
+    max_in_flight: int = Field(
+        default=20000, ge=1, description="Unfinished messages the whole stage may hold."
+    )
     resume_below: float = Field(
         default=0.5, gt=0, lt=1, description="Resume a paused partition below this window fill."
     )
     workers: int = Field(
-        default=32, ge=1, description="Most threads doing I/O-bound work (threads mode)."
+        default=512,
+        ge=1,
+        description="Most threads in threads mode; the pool starts with 2 and grows only while "
+        "calls are stuck waiting, so each slow call costs one thread, never the stage.",
     )
     processes: int | None = Field(
         default=None, ge=1, description="Worker processes in processes mode; default one per core."

@@ -16,30 +16,38 @@ def client_id(stage: str) -> str:
 def consumer_config(
     base: dict[str, Any], kafka: KafkaSettings, group_id: str, stage: str
 ) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "group.id": group_id,
+    """Tunables first, so ``kafka.client_config`` (in ``base``) can override them; then what the
+    delivery guarantees rest on, which nothing overrides."""
+    tunables: dict[str, Any] = {
         "client.id": client_id(stage),
+        "auto.offset.reset": "earliest",
+        # Bound librdkafka's prefetch so memory stays flat however large the backlog: by
+        # default it keeps up to 100k messages per partition queued.
+        "queued.min.messages": 2000,
+        "queued.max.messages.kbytes": 16384,
+        "fetch.max.bytes": 1 << 20,
+        "max.partition.fetch.bytes": 256 << 10,
+        # Past those bounds librdkafka stops fetching for this long (default 1 s: a stall).
+        "fetch.queue.backoff.ms": 20,
+    }
+    guarantees: dict[str, Any] = {
+        "group.id": group_id,
         # Offsets are committed by the runtime only after outputs are acknowledged.
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        # Bound the prefetch queue so memory stays flat however large the backlog.
-        "queued.max.messages.kbytes": 16384,
-        # Past that bound librdkafka backs off fetching for this long (default 1 s: a stall).
-        "fetch.queue.backoff.ms": 10,
         "group.protocol": kafka.group_protocol,
     }
     if kafka.group_protocol == "classic":
-        config["partition.assignment.strategy"] = "cooperative-sticky"
-    return {**base, **config}
+        guarantees["partition.assignment.strategy"] = "cooperative-sticky"
+    return {**tunables, **base, **guarantees}
 
 
 def producer_config(base: dict[str, Any], stage: str) -> dict[str, Any]:
-    return {
-        **base,
+    tunables = {
         "client.id": client_id(stage),
-        "enable.idempotence": True,
         "linger.ms": 5,
         "compression.type": "lz4",
         "queue.buffering.max.messages": 100_000,
     }
+    # Idempotence keeps retried sends from duplicating or reordering records.
+    return {**tunables, **base, "enable.idempotence": True}

@@ -283,7 +283,9 @@ class StageRuntime:
         rates adds the timeout to every event's latency; poll() returns on the first one.
         """
         room = self.limits.max_in_flight - self._total_in_flight()
-        wanted = max(1, min(1000, room))
+        # A batch bigger than a window would mostly wait in `held` and pause its partition,
+        # and every pause throws away librdkafka's prefetch for it.
+        wanted = max(1, min(1000, room, self._window))
         ready = self._consumer.consume(num_messages=wanted, timeout=0)
         if ready:
             return ready
