@@ -8,20 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from pipeline.adapters.kafka.client_config import base_client_config, resolve_bootstrap
 from pipeline.adapters.kafka.codec import make_codec
 from pipeline.adapters.kafka.topics.durations import format_duration_ms, parse_duration_ms
 from pipeline.cli.common import settings_from
 from pipeline.cli.interrupt import stop_on_signals
+from pipeline.cli.progress import progress_bar
 from pipeline.errors import UserError
 from pipeline.generator import (
     RAW_TOPIC,
@@ -89,7 +82,7 @@ def generate(
     sender = EventSender(producer, make_codec(settings.kafka), target, stats)
     factory = EventFactory(mix, random.Random(seed))
     console = Console(stderr=True)
-    with _progress(console) as progress, stop_on_signals(threading.Event()) as stop:
+    with progress_bar(console) as progress, stop_on_signals(threading.Event()) as stop:
         task = progress.add_task(f"sending to {target}", total=count or None)
         send_events(
             factory,
@@ -109,17 +102,6 @@ def generate(
             f"{detail}[/]"
         )
         raise typer.Exit(1)
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def _duration_ms(text: str | None) -> int:

@@ -9,19 +9,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from pipeline.adapters.kafka.client_config import base_client_config, resolve_bootstrap
 from pipeline.cli.common import settings_from
 from pipeline.cli.interrupt import stop_on_signals
+from pipeline.cli.progress import progress_bar
 from pipeline.config import KafkaSettings
 from pipeline.errors import UserError
 from pipeline.replay import (
@@ -144,7 +136,10 @@ def replay(
     out.print(plan_table(plan, route.fixed_target or "each record's dlq.origin.topic"))
     if not dry_run and not yes:
         _confirm(plan.total)
-    with _progress(err) as progress, stop_on_signals(threading.Event()) as stop:
+    with (
+        progress_bar(err, time_remaining=True) as progress,
+        stop_on_signals(threading.Event()) as stop,
+    ):
         task = progress.add_task("dry run" if dry_run else "replaying", total=plan.total)
         options = ReplayOptions(
             dry_run=dry_run,
@@ -210,15 +205,3 @@ def _confirm(total: int) -> None:
     if not sys.stdin.isatty():
         raise UserError("replay writes records: pass --yes to confirm (or --dry-run)")
     typer.confirm(f"Write up to {total:,} records?", abort=True)
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )

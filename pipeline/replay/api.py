@@ -127,16 +127,7 @@ def replay_range(
     options: ReplayOptions | None = None,
 ) -> ReplaySummary:
     """Copy a range of ``source`` into ``target`` (broker-side names), headers and keys kept."""
-    options = options or ReplayOptions()
-    plan = plan_replay(
-        client_config,
-        source,
-        spec=spec,
-        partitions=partitions,
-        target=target,
-        timeout_s=options.timeout_s,
-    )
-    return run_replay(client_config, plan, CopyTo(target), options)
+    return _plan_and_run(client_config, source, target, CopyTo(target), spec, partitions, options)
 
 
 def replay_dlq(
@@ -154,6 +145,19 @@ def replay_dlq(
 
     Records without dlq headers are skipped and counted under ``Skip.NOT_A_DLQ_RECORD``.
     """
+    route = BackFromDlq(target, frozenset(stages), error_contains)
+    return _plan_and_run(client_config, source, target, route, spec, partitions, options)
+
+
+def _plan_and_run(
+    client_config: Mapping[str, Any],
+    source: str,
+    target: str | None,
+    route: Route,
+    spec: RangeSpec | None,
+    partitions: Iterable[int],
+    options: ReplayOptions | None,
+) -> ReplaySummary:
     options = options or ReplayOptions()
     plan = plan_replay(
         client_config,
@@ -163,7 +167,6 @@ def replay_dlq(
         target=target,
         timeout_s=options.timeout_s,
     )
-    route = BackFromDlq(target, frozenset(stages), error_contains)
     return run_replay(client_config, plan, route, options)
 
 

@@ -23,6 +23,8 @@ from pipeline.runtime.messages import InputMessage, Processed
 from pipeline.runtime.retry import FailedAfterRetries, RetryPolicy
 from pipeline.runtime.stage import ProcessFn
 
+WORKER_STACK_BYTES = 1 << 20
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -108,7 +110,14 @@ class ThreadPool:
             target=self._work, name=f"{self._name}-worker-{len(self._threads)}", daemon=True
         )
         self._threads.append(thread)
-        thread.start()
+        # Thousands of threads may wait on slow calls at once: smaller stacks keep the address
+        # space modest (the default reserves 8 MiB each). stack_size() is process-wide, so it
+        # is restored straight after.
+        previous = threading.stack_size(WORKER_STACK_BYTES)
+        try:
+            thread.start()
+        finally:
+            threading.stack_size(previous)
 
     def _work(self) -> None:
         get, put, clock = self._tasks.get, self._completions.put, self._clock

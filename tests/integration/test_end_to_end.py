@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,6 @@ from tests.support.pipeline import (
     mapped_frames,
     new_event_id,
     pipeline_settings,
-    pipeline_topics,
     produce,
     raw_event,
     read_to_end,
@@ -41,12 +39,6 @@ pytestmark = pytest.mark.integration
 JS_PROJECT, PLAIN_PROJECT = 11, 12
 RELEASE = "shop@2.0.0"
 BLOCKED_SDK = "blocked.python"
-
-
-@pytest.fixture
-def prefix(admin: AdminClient) -> Iterator[str]:
-    with pipeline_topics(admin) as value:
-        yield value
 
 
 def test_every_event_is_stored_filtered_or_invalid_exactly_once(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,6 @@ from tests.support.pipeline import (
     decode_all,
     end_offsets,
     pipeline_settings,
-    pipeline_topics,
     produce,
     read_to_end,
     running,
@@ -47,12 +45,6 @@ PROJECTS = 2
 NEW_EDGE_EVENTS = 30  # written as raw_event v2: dead-lettered by the outdated normalize
 OLD_EDGE_EVENTS = 20  # written as raw_event v1: readable all along
 V2_ONLY_FIELDS = ("remote_addr", "content_type")
-
-
-@pytest.fixture
-def prefix(admin: AdminClient) -> Iterator[str]:
-    with pipeline_topics(admin) as value:
-        yield value
 
 
 def outdated_schemas(tmp_path: Path) -> Path:

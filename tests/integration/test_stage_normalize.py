@@ -4,7 +4,6 @@ dead letters out, in both execution modes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from tests.support.pipeline import (
     decode_all,
     new_event_id,
     pipeline_settings,
-    pipeline_topics,
     produce,
     raw_event,
     read_to_end,
@@ -33,12 +31,6 @@ pytestmark = pytest.mark.integration
 
 PROJECT = 7
 UNDECODABLE = b"definitely not avro"
-
-
-@pytest.fixture
-def prefix(admin: AdminClient) -> Iterator[str]:
-    with pipeline_topics(admin) as value:
-        yield value
 
 
 @pytest.mark.parametrize("mode", ["threads", "processes"])

@@ -5,7 +5,6 @@ consumption without losing or double-counting anything."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from tests.support.pipeline import (
     caught_up,
     decode_all,
     pipeline_settings,
-    pipeline_topics,
     processed_event,
     produce,
     read_to_end,
@@ -38,12 +36,6 @@ from tests.support.postgres import PostgresServer
 pytestmark = pytest.mark.integration
 
 PROJECT = 5
-
-
-@pytest.fixture
-def prefix(admin: AdminClient) -> Iterator[str]:
-    with pipeline_topics(admin) as value:
-        yield value
 
 
 def events(count: int, received_at_ms: int) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ frames in, events mapped to their original files, lines and functions out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from tests.support.pipeline import (
     mapped_frames,
     new_event_id,
     pipeline_settings,
-    pipeline_topics,
     processed_event,
     produce,
     read_to_end,
@@ -38,12 +36,6 @@ pytestmark = pytest.mark.integration
 
 PROJECT = 3
 RELEASE = "shop@1.0.0"
-
-
-@pytest.fixture
-def prefix(admin: AdminClient) -> Iterator[str]:
-    with pipeline_topics(admin) as value:
-        yield value
 
 
 def normalized(payload: dict[str, Any], received_at_ms: int) -> dict[str, Any]:
