@@ -76,7 +76,7 @@ class RuntimeSettings(Section):
         default=0.5, gt=0, lt=1, description="Resume a paused partition below this window fill."
     )
     workers: int = Field(
-        default=2048,
+        default=4096,
         ge=1,
         description="Most threads in threads mode; the pool starts with 2 and grows only while "
         "calls are stuck waiting, so each slow call costs one thread, never the stage.",
