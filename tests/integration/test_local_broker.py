@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -115,3 +117,37 @@ def test_a_broker_on_a_taken_port_exits_with_its_log_and_is_not_mistaken_for_the
         launch(kraft_choice, root=tmp_path / "second", broker_port=taken)
 
     assert jvms_using(tmp_path / "second") == []
+
+
+def test_a_killed_owner_takes_its_broker_with_it(tmp_path: Path) -> None:
+    """A test run killed before its teardown must not leave a broker JVM behind."""
+    root = tmp_path / "orphan"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER.format(root=str(root))],
+        stdout=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"},
+    )
+    try:
+        assert owner.stdout is not None
+        lines = iter(owner.stdout.readline, b"")  # log lines come first, then the marker
+        assert any(line.strip() == b"ready" for line in lines), "the broker did not start"
+        assert jvms_using(root), "no JVM found for the started broker"
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 30
+    while jvms_using(root) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not jvms_using(root), "the broker outlived the process that started it"
+
+
+_OWNER = """
+import os
+import time
+from pathlib import Path
+from pipeline.adapters.kafka.broker.choice import Probes, choose
+from pipeline.adapters.kafka.broker.launch import launch
+launch(choose(Probes(dict(os.environ), docker_reachable=lambda: False)), root=Path({root!r}))
+print("ready", flush=True)
+time.sleep(600)
+"""

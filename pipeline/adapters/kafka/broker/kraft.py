@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 from contextlib import ExitStack
@@ -75,11 +76,16 @@ class KraftBroker:
 
     kind = "kraft"
 
-    def __init__(self, config: KraftConfig, *, start_timeout_s: float = 90.0) -> None:
+    def __init__(
+        self, config: KraftConfig, *, start_timeout_s: float = 90.0, keep: bool = True
+    ) -> None:
+        """``keep=False`` ties the JVM to this process: if it dies without stopping the broker
+        (a killed test run), the kernel kills the JVM too (setpriv --pdeathsig, on Linux)."""
         if not config.root.is_absolute():
             raise ValueError(f"broker root must be absolute, got {config.root}")
         self.config = config
         self._start_timeout_s = start_timeout_s
+        self._keep = keep
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -160,6 +166,9 @@ class KraftBroker:
             f"-Dlog4j2.configurationFile={cfg.root / 'log4j2.properties'}",
             *self._classpath(), MAIN_CLASS, str(cfg.server_properties),
         ]  # fmt: skip
+        setpriv = None if self._keep else shutil.which("setpriv")
+        if setpriv is not None:
+            command = [setpriv, "--pdeathsig", "KILL", "--", *command]
         with cfg.log_file.open("ab") as log_out:
             # A session of its own: the broker outlives `pipeline kafka up` and ignores its Ctrl-C.
             return subprocess.Popen(

@@ -53,8 +53,8 @@ def launch(
 ) -> Broker:
     """Start (or adopt) a broker and return once it answers.
 
-    ``root`` is the KRaft broker's directory; ``keep`` lets a Docker container outlive this
-    process (the JVM always does until stopped, being in a session of its own).
+    ``root`` is the KRaft broker's directory; ``keep`` lets the broker (JVM or container)
+    outlive this process, as `pipeline kafka up` needs; without it, it dies with this process.
     """
     match choice:
         case UseExisting(bootstrap=bootstrap, origin=origin):
@@ -71,7 +71,7 @@ def launch(
             port = broker_port or free_ports(1)[0]
             controller_port = next(p for p in free_ports(2) if p != port)
             config = KraftConfig(java, libs, root.resolve(), port, controller_port)
-            broker = KraftBroker(config, start_timeout_s=start_timeout_s)
+            broker = KraftBroker(config, start_timeout_s=start_timeout_s, keep=keep)
             with status(f"Starting the Kafka broker at {config.bootstrap}..."):
                 broker.start()
             return broker
