@@ -27,9 +27,10 @@ from pipeline.observability.metrics import StageMetrics
 from pipeline.runtime.dead_letter import dead_letter_record
 from pipeline.runtime.downstream import DownstreamLagMonitor
 from pipeline.runtime.errors import StageHalted
+from pipeline.runtime.gc_tuning import tune_for_streaming
 from pipeline.runtime.messages import (
     RECEIVED_AT_HEADER,
-    Processed,
+    Emit,
     Produce,
     Write,
     received_at,
@@ -37,10 +38,11 @@ from pipeline.runtime.messages import (
 from pipeline.runtime.offsets import OffsetTracker
 from pipeline.runtime.partition import PartitionState, PartitionStatus, TopicPartitionKey, Work
 from pipeline.runtime.pauses import PauseBook
-from pipeline.runtime.pool import Failure, ProcessPool, ThreadPool, WorkPool
+from pipeline.runtime.pool import Failure, ProcessPool, WorkPool
 from pipeline.runtime.retry import RetryPolicy
 from pipeline.runtime.sink_writer import SinkDone, SinkFailed, SinkWriter
 from pipeline.runtime.stage import StageSpec
+from pipeline.runtime.thread_pool import ThreadPool
 
 log = structlog.get_logger()
 
@@ -223,6 +225,8 @@ class StageRuntime:
 
     def run(self) -> int:
         """Run until stopped; returns the process exit code."""
+        if self.limits.gc_young_threshold is not None:
+            tune_for_streaming(self.limits.gc_young_threshold)
         if self._subscribe:
             self._consumer.subscribe(
                 [self.spec.input_topic],
@@ -336,13 +340,16 @@ class StageRuntime:
     # ----- taking messages ------------------------------------------------------------------
 
     def _take(self, messages: list[Message]) -> None:
-        if not messages:
-            return
-        now = self._now
-        parts = self._parts
-        window = self._window
+        """Split a batch into runs of one partition (consume() returns long runs) and take each.
+
+        Everything per partition (state lookup, window room, offset tracking) is done once per
+        run, not once per message: this is the hottest path of every stage.
+        """
+        if not messages or self._stopping_since is not None:
+            return  # stopping: the next run re-reads whatever was not taken
         taken: list[Work] = []
-        touched: set[TopicPartitionKey] = set()
+        run: list[Any] = []
+        run_key: TopicPartitionKey | None = None
         for message in messages:
             # librdkafka types every accessor Optional; on a message without error() they are
             # all set. Typing it Any once keeps cast() calls off the per-message path.
@@ -352,48 +359,84 @@ class StageRuntime:
                 self._on_consume_error(error)
                 continue
             key = (raw.topic(), raw.partition())
-            state = parts.get(key)
-            if state is None or state.revoking or self._stopping_since is not None:
-                continue  # not ours any more, or stopping: the next owner or run re-reads it
-            offset = raw.offset()
-            last = state.held_last if state.held else state.tracker.last_seen
-            if last is not None and offset <= last:
-                continue  # already taken (a re-fetch after pause or seek)
-            if state.stop_at is not None and offset >= state.stop_at:
-                self._set_pause(key, RANGE_END, True)
-                continue
-            touched.add(key)
-            if state.held or state.tracker.in_flight >= window:
-                # One consume() batch can hold more than a window: the rest waits here, not
-                # in flight, and is taken in order as the window frees up.
-                state.held.append(raw)
-                state.held_last = offset
-                continue
-            taken.append(self._start(raw, key, state, now))
-        for key in touched:
-            state = parts[key]
-            if state.held or state.tracker.in_flight >= window:
-                self._set_pause(key, WINDOW_FULL, True)
+            if key != run_key:
+                if run_key is not None:
+                    self._take_run(run_key, run, taken)
+                run, run_key = [], key
+            run.append(raw)
+        if run_key is not None:
+            self._take_run(run_key, run, taken)
         if taken:
             self._pool.submit(taken)
 
-    def _start(self, raw: Any, key: TopicPartitionKey, state: PartitionState, now: float) -> Work:
-        offset = raw.offset()
-        headers = raw.headers() or ()
-        timestamp = raw.timestamp()[1]
-        received = received_at(headers, timestamp) if headers else timestamp
-        work = Work(key[0], key[1], offset, raw.key(), raw.value(), timestamp, headers, received)
-        work.epoch = state.epoch
-        work.taken_at = now
-        state.tracker.add(offset)
+    def _take_run(self, key: TopicPartitionKey, run: list[Any], taken: list[Work]) -> None:
+        state = self._parts.get(key)
+        if state is None or state.revoking:
+            return  # not ours any more: the next owner re-reads it
+        last = state.held_last if state.held else state.tracker.last_seen
+        if last is not None and run[0].offset() <= last:
+            run = [raw for raw in run if raw.offset() > last]  # re-fetched after pause or seek
+            if not run:
+                return
+        if state.stop_at is not None and run[-1].offset() >= state.stop_at:
+            self._set_pause(key, RANGE_END, True)
+            run = [raw for raw in run if raw.offset() < state.stop_at]
+            if not run:
+                return
+        room = 0 if state.held else self._window - state.tracker.in_flight
+        if room < len(run):
+            # One consume() batch can hold more than a window: the rest waits here, not in
+            # flight, and is taken in order as the window frees up.
+            state.held.extend(run[max(0, room) :])
+            state.held_last = run[-1].offset()
+            self._set_pause(key, WINDOW_FULL, True)
+            run = run[: max(0, room)]
+        if run:
+            self._start_run(key, state, run, taken)
+            if state.tracker.in_flight >= self._window:
+                self._set_pause(key, WINDOW_FULL, True)
+
+    def _start_run(
+        self, key: TopicPartitionKey, state: PartitionState, run: Sequence[Any], taken: list[Work]
+    ) -> None:
+        """Messages of one partition, in offset order, become work in flight."""
+        topic, partition = key
+        epoch, now = state.epoch, self._now
+        offsets: list[int] = []
+        append_offset, append_work = offsets.append, taken.append
+        timestamp = 0
+        for raw in run:
+            offset = raw.offset()
+            headers = raw.headers()
+            timestamp = raw.timestamp()[1]
+            received = received_at(headers, timestamp) if headers else timestamp
+            append_work(
+                Work(
+                    topic,
+                    partition,
+                    offset,
+                    raw.key(),
+                    raw.value(),
+                    timestamp,
+                    headers or (),
+                    received,
+                    epoch,
+                    now,
+                )
+            )
+            append_offset(offset)
+        state.tracker.add_run(offsets)
         state.last_timestamp_ms = timestamp
-        state.consumed += 1
-        return work
+        state.consumed += len(offsets)
 
     def _release_held(self, key: TopicPartitionKey, state: PartitionState) -> None:
-        released = []
-        while state.held and state.tracker.in_flight < self._window:
-            released.append(self._start(state.held.popleft(), key, state, self._now))
+        room = self._window - state.tracker.in_flight
+        if room <= 0:
+            return
+        held = state.held
+        run = [held.popleft() for _ in range(min(room, len(held)))]
+        released: list[Work] = []
+        self._start_run(key, state, run, released)
         self._pool.submit(released)
 
     def _on_consume_error(self, error: KafkaError) -> None:
@@ -407,36 +450,43 @@ class StageRuntime:
 
     def _handle_completions(self) -> None:
         get = self._completions.get_nowait
+        parts = self._parts
         while True:
             try:
                 item = get()
             except Empty:
                 return
-            if type(item) is tuple:
-                work, outcome = item
-                state = self._parts.get((work.topic, work.partition))
-                if state is None or state.epoch != work.epoch:
-                    continue  # revoked or sought since it was taken
-                if type(outcome) is Failure:
-                    self._dead_letter(work, outcome)
-                else:
-                    self._dispatch(work, outcome)
-            elif isinstance(item, SinkDone):
-                for work, follow_ups in item.written:
-                    # Follow-ups go out even for revoked work: the next owner's write finds the
-                    # event already stored and would not emit them again.
-                    work.pending -= 1
-                    self._emit(work, follow_ups)
-            elif isinstance(item, SinkFailed):
-                item.task.pending -= 1
-                self._dead_letter(item.task, Failure(item.error, 1))
+            if type(item) is not tuple:
+                self._handle_sink_report(item)
+                continue
+            work, outcome = item
+            state = parts.get((work.topic, work.partition))
+            if state is None or state.epoch != work.epoch:
+                continue  # revoked or sought since it was taken
+            if type(outcome) is Failure:
+                self._dead_letter(work, outcome)
+                continue
+            if self.limits.max_failure_ratio is not None:
+                self._record_outcome(work, failed=False)
+            emits: Any = outcome.emits
+            if len(emits) == 1 and type(emits[0]) is Produce:  # the common case, kept cheap
+                self._emit(work, emits)
+            else:
+                self._dispatch(work, emits)
 
-    def _dispatch(self, work: Work, processed: Processed) -> None:
-        self._record_outcome(work, failed=False)
-        emits: Any = processed.emits
-        if len(emits) == 1 and type(emits[0]) is Produce:  # the common case, kept cheap
-            self._emit(work, emits)
-            return
+    def _handle_sink_report(self, item: SinkDone | SinkFailed) -> None:
+        if isinstance(item, SinkDone):
+            for work, follow_ups in item.written:
+                # Follow-ups go out even for revoked work: the next owner's write finds the
+                # event already stored and would not emit them again.
+                work.pending -= 1
+                self._emit(work, follow_ups)
+        else:
+            item.task.pending -= 1
+            self._dead_letter(item.task, Failure(item.error, 1))
+
+    def _dispatch(self, work: Work, emits: Sequence[Emit]) -> None:
+        """Records to the producer, items to the sink; the work finishes when all are done."""
         produces: list[Produce] = []
         writes: list[Any] = []
         for emit in emits:

@@ -21,18 +21,30 @@ class OffsetTracker:
         self._last_seen: int | None = None if start is None else start - 1
 
     def add(self, offset: int) -> None:
-        if self._last_seen is not None and offset <= self._last_seen:
+        self.add_run([offset])
+
+    def add_run(self, offsets: list[int]) -> None:
+        """Offsets taken together, in increasing order (one partition's part of a batch)."""
+        if not offsets:
+            return
+        if self._last_seen is not None and offsets[0] <= self._last_seen:
             raise ValueError(
-                f"offset {offset} taken twice or out of order (last {self._last_seen})"
+                f"offset {offsets[0]} taken twice or out of order (last {self._last_seen})"
             )
-        self._pending.append(offset)
-        self._last_seen = offset
+        self._pending.extend(offsets)
+        self._last_seen = offsets[-1]
 
     def done(self, offset: int) -> None:
-        self._done.add(offset)
         pending = self._pending
-        while pending and pending[0] in self._done:
-            self._done.discard(pending.popleft())
+        if not pending or offset < pending[0]:
+            return  # taken before a reset: not ours to count any more
+        if pending[0] != offset:  # finished out of order: remember it until the ones before are
+            self._done.add(offset)
+            return
+        pending.popleft()
+        done = self._done
+        while done and pending and pending[0] in done:
+            done.discard(pending.popleft())
 
     def reset(self, position: int) -> None:
         """Forget everything (after a seek): the next offset taken is ``position`` or later."""

@@ -1,4 +1,4 @@
-"""Where process functions run: a growing thread pool, or a pool of processes for CPU work.
+"""Where process functions run: threads (thread_pool.py), or a pool of processes for CPU work.
 
 Tasks are the messages themselves (the loop's subclass carrying its bookkeeping); a completion
 is ``(task, outcome)``.
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -22,8 +20,6 @@ from typing import Any, Protocol
 from pipeline.runtime.messages import InputMessage, Processed
 from pipeline.runtime.retry import FailedAfterRetries, RetryPolicy
 from pipeline.runtime.stage import ProcessFn
-
-WORKER_STACK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,87 +50,6 @@ class WorkPool(Protocol):
     def adjust(self) -> None: ...
 
     def shutdown(self, wait: bool) -> None: ...
-
-
-class ThreadPool:
-    """Threads for I/O-bound stages: few while work is cheap, more when calls get stuck.
-
-    Many threads contending for the GIL slow cheap work down, so the pool starts small. When
-    queued tasks stop being picked up (every thread is waiting on something slow), ``adjust``
-    doubles the pool, up to ``max_workers``: a slow call holds one thread, never the stage.
-    """
-
-    def __init__(
-        self,
-        fn: ProcessFn,
-        retry: RetryPolicy,
-        completions: SimpleQueue[Any],
-        max_workers: int,
-        name: str = "stage",
-        min_workers: int = 2,
-        stall_s: float = 0.005,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._fn = fn
-        self._retry = retry
-        self._completions = completions
-        self._max = max_workers
-        self._name = name
-        self._stall_s = stall_s
-        self._clock = clock
-        self._tasks: SimpleQueue[InputMessage | None] = SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._last_take = clock()
-        for _ in range(min(min_workers, max_workers)):
-            self._start_worker()
-
-    @property
-    def size(self) -> int:
-        return len(self._threads)
-
-    def submit(self, tasks: Sequence[InputMessage]) -> None:
-        put = self._tasks.put
-        for task in tasks:
-            put(task)
-
-    def adjust(self) -> None:
-        """Called every loop tick: grow when queued work has not been picked up for a while."""
-        backlog = self._tasks.qsize()
-        if not backlog or self._clock() - self._last_take < self._stall_s:
-            return
-        for _ in range(min(backlog, len(self._threads), self._max - len(self._threads))):
-            self._start_worker()
-
-    def _start_worker(self) -> None:
-        thread = threading.Thread(
-            target=self._work, name=f"{self._name}-worker-{len(self._threads)}", daemon=True
-        )
-        self._threads.append(thread)
-        # Thousands of threads may wait on slow calls at once: smaller stacks keep the address
-        # space modest (the default reserves 8 MiB each). stack_size() is process-wide, so it
-        # is restored straight after.
-        previous = threading.stack_size(WORKER_STACK_BYTES)
-        try:
-            thread.start()
-        finally:
-            threading.stack_size(previous)
-
-    def _work(self) -> None:
-        get, put, clock = self._tasks.get, self._completions.put, self._clock
-        fn, retry = self._fn, self._retry
-        while True:
-            task = get()
-            if task is None:
-                return
-            self._last_take = clock()
-            put((task, run_one(fn, retry, task)))
-
-    def shutdown(self, wait: bool) -> None:
-        for _ in self._threads:
-            self._tasks.put(None)
-        if wait:
-            for thread in self._threads:
-                thread.join()
 
 
 _worker_fn: ProcessFn | None = None
