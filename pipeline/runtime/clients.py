@@ -29,6 +29,9 @@ def consumer_config(
         "max.partition.fetch.bytes": 256 << 10,
         # Past those bounds librdkafka stops fetching for this long (default 1 s: a stall).
         "fetch.queue.backoff.ms": 20,
+        # A resumed partition waits for the fetch request already at the broker, which the
+        # broker holds this long when the other partitions have nothing new (default 500 ms).
+        "fetch.wait.max.ms": 100,
     }
     guarantees: dict[str, Any] = {
         "group.id": group_id,

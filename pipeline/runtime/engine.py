@@ -106,7 +106,7 @@ class StageRuntime:
                 spec.process, retry, self._completions, limits.processes or os.cpu_count() or 1
             )
             if spec.mode == "processes"
-            else ThreadPool(spec.process, retry, self._completions, limits.workers, spec.name)
+            else ThreadPool(spec.process, retry, self._completions, limits.workers)
         )
         self._sink = (
             SinkWriter(
@@ -470,7 +470,10 @@ class StageRuntime:
                 self._record_outcome(work, failed=False)
             emits: Any = outcome.emits
             if len(emits) == 1 and type(emits[0]) is Produce:  # the common case, kept cheap
-                self._emit(work, emits)
+                if self._hand_over(work, emits[0]):
+                    self._finish(work, state)
+                else:
+                    self._block(work, emits[0])
             else:
                 self._dispatch(work, emits)
 
@@ -537,10 +540,14 @@ class StageRuntime:
         """
         for record in records:
             if not self._hand_over(work, record):
-                work.pending += 1
-                self._blocked.append((work, record))
+                self._block(work, record)
         if work.pending == 0:
-            self._finish(work)
+            self._finish_current(work)
+
+    def _block(self, work: Work, record: Produce) -> None:
+        """The producer queue is full: the record waits, in order, and holds its work open."""
+        work.pending += 1
+        self._blocked.append((work, record))
 
     def _hand_over(self, work: Work | None, record: Produce) -> bool:
         headers = record.headers
@@ -578,28 +585,26 @@ class StageRuntime:
         if not self._hand_over(None, record):
             self._redeliver.append(record)
 
-    def _finish(self, work: Work) -> None:
-        msg = work
-        key = (msg.topic, msg.partition)
-        state = self._parts.get(key)
-        if state is None or state.epoch != work.epoch:
-            return
-        state.tracker.done(msg.offset)
-        if state.held:
-            self._release_held(key, state)
-        self._processing.observe(self._now - work.taken_at)
-        received = msg.received_at_ms
+    def _finish_current(self, work: Work) -> None:
+        state = self._parts.get((work.topic, work.partition))
+        if state is not None and state.epoch == work.epoch:
+            self._finish(work, state)
+
+    def _finish(self, work: Work, state: PartitionState) -> None:
+        """``state`` must be the partition's current one (checked against ``work.epoch``)."""
+        state.tracker.done(work.offset)
+        now = self._now
+        self._processing.observe(now - work.taken_at)
+        received = work.received_at_ms
         cohort = self._cohorts.get(received // self._cohort_width_ms)
         if cohort is None:
             cohort = self.metrics.cohort_latency(received)
             self._cohorts = self.metrics.cohorts
         cohort.observe(max(0.0, (self._now_ms - received) / 1000))
-        if (
-            key in self._window_full
-            and not state.held
-            and state.tracker.in_flight <= self._window_resume
-        ):
-            self._set_pause(key, WINDOW_FULL, False)
+        if state.held:
+            self._release_held((work.topic, work.partition), state)
+        elif self._window_full and state.tracker.in_flight <= self._window_resume:
+            self._set_pause((work.topic, work.partition), WINDOW_FULL, False)
 
     def _record_outcome(self, work: Work, failed: bool) -> None:
         limit = self.limits.max_failure_ratio
@@ -630,7 +635,7 @@ class StageRuntime:
                 return
             work.pending -= 1
             if work.pending == 0:
-                self._finish(work)
+                self._finish_current(work)
 
     # ----- pressure and pauses --------------------------------------------------------------
 

@@ -35,7 +35,15 @@ Outcome = Processed | Failure
 
 def run_one(fn: ProcessFn, retry: RetryPolicy, msg: InputMessage) -> Outcome:
     try:
-        return retry.call(fn, msg)
+        return fn(msg)
+    except Exception as exc:
+        return recover_one(fn, retry, msg, exc)
+
+
+def recover_one(fn: ProcessFn, retry: RetryPolicy, msg: InputMessage, error: Exception) -> Outcome:
+    """After a first attempt failed: retry transient errors, else a Failure for the DLQ."""
+    try:
+        return retry.recover(fn, msg, error)
     except FailedAfterRetries as failed:
         cause = failed.cause
         return Failure(f"{type(cause).__name__}: {cause}"[:2000], failed.attempts)

@@ -35,10 +35,13 @@ class RetryPolicy:
         """
         try:
             return fn(arg)
-        except TransientError:
-            pass
         except Exception as exc:
-            raise FailedAfterRetries(exc, 1) from exc
+            return self.recover(fn, arg, exc)
+
+    def recover(self, fn: Callable[[A], T], arg: A, error: Exception) -> T:
+        """Continue after the first attempt of ``fn(arg)`` raised ``error``."""
+        if not isinstance(error, TransientError):
+            raise FailedAfterRetries(error, 1) from error
         if self.attempts < 2:
             raise FailedAfterRetries(TransientError("no retries allowed"), 1)
         retrying = Retrying(

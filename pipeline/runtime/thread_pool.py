@@ -2,10 +2,11 @@
 
 Cheap work wants few threads: every extra runnable thread contends for the GIL. Slow calls (an
 HTTP fetch, a retry backoff) want the opposite: each must hold a thread without holding up the
-messages behind it. So the pool keeps ``runnable`` workers that are not stuck, counting a
-worker stuck once its current call has run for ``stuck_after_s``, and starts a new worker for
-each one that is. Workers come back when their slow call ends and are reused; the pool never
-exceeds ``max_workers``.
+messages behind it. A worker counts as stuck once its current call has run for
+``stuck_after_s``; the pool keeps enough workers that are not stuck: ``runnable``, plus as
+many as calls get stuck during one detection delay (Little's law, doubled), so work keeps
+flowing while the next stuck calls are still being noticed. Workers come back when their slow
+call ends and are reused; the pool never exceeds ``max_workers``.
 
 Work is handed over in chunks (one queue operation per chunk, not per message). A chunk behind
 a stuck call is not held up by it: the loop takes the rest of that chunk back and queues it
@@ -15,6 +16,8 @@ atomic, so every message is run exactly once.
 
 from __future__ import annotations
 
+import _thread
+import math
 import threading
 import time
 from collections import deque
@@ -23,7 +26,7 @@ from queue import SimpleQueue
 from typing import Any
 
 from pipeline.runtime.messages import InputMessage
-from pipeline.runtime.pool import run_one
+from pipeline.runtime.pool import Outcome, recover_one
 from pipeline.runtime.retry import RetryPolicy
 from pipeline.runtime.stage import ProcessFn
 
@@ -35,12 +38,14 @@ Chunk = deque[InputMessage]
 
 
 class _Worker:
-    __slots__ = ("chunk", "since")
+    __slots__ = ("chunk", "counted", "since")
 
     def __init__(self) -> None:
         self.chunk: Chunk | None = None
         self.since = 0.0
         """When the current call started; 0.0 while waiting for work."""
+        self.counted = 0.0
+        """``since`` of the call last counted as stuck, so each stuck call is counted once."""
 
 
 class ThreadPool:
@@ -50,24 +55,26 @@ class ThreadPool:
         retry: RetryPolicy,
         completions: SimpleQueue[Any],
         max_workers: int,
-        name: str = "stage",
         runnable: int = 2,
-        stuck_after_s: float = 0.025,
+        stuck_after_s: float = 0.01,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fn = fn
         self._retry = retry
         self._completions = completions
         self._max = max_workers
-        self._name = name
         self._runnable = min(runnable, max_workers)
         self._stuck_after = stuck_after_s
         self._scan_every = stuck_after_s / 2
         self._clock = clock
         self._chunks: SimpleQueue[Chunk | None] = SimpleQueue()
         self._workers: list[_Worker] = []
-        self._threads: list[threading.Thread] = []
+        self._live = 0
+        self._live_changed = threading.Condition()
         self._last_scan = clock()
+        self._rate_since = self._last_scan
+        self._newly_stuck = 0
+        self._stuck_per_s = 0.0
         self.stuck = 0
         """Workers whose call had run for ``stuck_after_s`` at the last scan."""
         for _ in range(self._runnable):
@@ -94,11 +101,22 @@ class ThreadPool:
             since = worker.since
             if since and since < stuck_before:
                 stuck += 1
+                if worker.counted != since:
+                    worker.counted = since
+                    self._newly_stuck += 1
                 chunk = worker.chunk
                 if chunk:
                     self._rescue(chunk)
         self.stuck = stuck
-        missing = self._runnable - (len(self._workers) - stuck)
+        window = now - self._rate_since
+        # The last second's rate, or this second's so far if higher (a burst, or the start).
+        rate = max(self._stuck_per_s, self._newly_stuck / max(window, 0.1))
+        if window >= 1.0:
+            self._stuck_per_s = self._newly_stuck / window
+            self._newly_stuck, self._rate_since = 0, now
+        delay = self._stuck_after + self._scan_every
+        wanted = self._runnable + math.ceil(rate * delay * 2)
+        missing = wanted - (len(self._workers) - stuck)
         for _ in range(min(missing, self._max - len(self._workers))):
             self._start_worker()
 
@@ -113,21 +131,22 @@ class ThreadPool:
             self._chunks.put(rest)
 
     def _start_worker(self) -> None:
+        """Start a worker without waiting for it to run.
+
+        ``threading.Thread.start`` waits until the new thread has run, which under GIL
+        contention takes about a millisecond: hundreds of calls getting stuck at once would
+        stall the loop for that long. The low-level ``_thread`` API returns straight away.
+        """
         worker = _Worker()
-        thread = threading.Thread(
-            target=self._work,
-            args=(worker,),
-            name=f"{self._name}-worker-{len(self._workers)}",
-            daemon=True,
-        )
         self._workers.append(worker)
-        self._threads.append(thread)
+        with self._live_changed:
+            self._live += 1
         # Thousands of threads may wait on slow calls at once: smaller stacks keep the address
         # space modest (the default reserves 8 MiB each). stack_size() is process-wide, so it
         # is restored straight after.
         previous = threading.stack_size(WORKER_STACK_BYTES)
         try:
-            thread.start()
+            _thread.start_new_thread(self._work, (worker,))
         finally:
             threading.stack_size(previous)
 
@@ -137,6 +156,9 @@ class ThreadPool:
         while True:
             chunk = get()
             if chunk is None:
+                with self._live_changed:
+                    self._live -= 1
+                    self._live_changed.notify_all()
                 return
             worker.chunk = chunk
             take = chunk.popleft
@@ -146,13 +168,17 @@ class ThreadPool:
                 except IndexError:
                     break
                 worker.since = clock()
-                put((task, run_one(fn, retry, task)))
+                try:
+                    outcome: Outcome = fn(task)
+                except Exception as exc:  # the first attempt inline: most calls succeed
+                    outcome = recover_one(fn, retry, task, exc)
+                put((task, outcome))
             worker.since = 0.0
             worker.chunk = None
 
     def shutdown(self, wait: bool) -> None:
-        for _ in self._threads:
+        for _ in self._workers:
             self._chunks.put(None)
         if wait:
-            for thread in self._threads:
-                thread.join()
+            with self._live_changed:
+                self._live_changed.wait_for(lambda: self._live == 0)
