@@ -689,7 +689,22 @@ class StageRuntime:
             self._consumer.pause([TopicPartition(t, p) for t, p in to_pause])
         if to_resume:
             self._consumer.resume([TopicPartition(t, p) for t, p in to_resume])
+            self._restart_fetch(to_resume)
         self._paused = desired
+
+    def _restart_fetch(self, resumed: set[TopicPartitionKey]) -> None:
+        """Seek resumed partitions to where they stopped, so fetching restarts at once.
+
+        librdkafka notices a resume only when its broker thread next wakes up: with every
+        partition of that broker paused, nothing is in flight to wake it, and the resumed
+        partitions waited up to a second (measured: 800 ms). A seek wakes it. The position is
+        the one librdkafka resumes from anyway: the offset after the last message consumed,
+        every one of which the loop has taken (a partition with held messages stays paused).
+        """
+        for key in resumed:
+            state = self._parts.get(key)
+            if state is not None and state.position is not None and not state.held:
+                self._consumer.seek(TopicPartition(key[0], key[1], state.position))
 
     # ----- commits --------------------------------------------------------------------------
 

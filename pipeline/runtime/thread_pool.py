@@ -1,17 +1,22 @@
-"""Threads for I/O-bound stages: a few runnable workers, plus one per call that is stuck.
+"""Threads for I/O-bound stages: a few active workers, and one more per call that gets stuck.
 
-Cheap work wants few threads: every extra runnable thread contends for the GIL. Slow calls (an
-HTTP fetch, a retry backoff) want the opposite: each must hold a thread without holding up the
-messages behind it. A worker counts as stuck once its current call has run for
-``stuck_after_s``; the pool keeps enough workers that are not stuck: ``runnable``, plus as
-many as calls get stuck during one detection delay (Little's law, doubled), so work keeps
-flowing while the next stuck calls are still being noticed. Workers come back when their slow
-call ends and are reused; the pool never exceeds ``max_workers``.
+Cheap work wants few threads: every thread that takes work contends for the GIL and has to be
+woken for it. Slow calls (an HTTP fetch, a retry backoff) want the opposite: each must hold a
+thread without holding up the messages behind it. So the pool has two kinds of worker:
 
-Work is handed over in chunks (one queue operation per chunk, not per message). A chunk behind
-a stuck call is not held up by it: the loop takes the rest of that chunk back and queues it
-again for a runnable worker. Both sides take from a chunk with ``deque.popleft``, which is
-atomic, so every message is run exactly once.
+- active workers take chunks of work from the queue. The loop keeps ``runnable`` of them free,
+  plus as many as the calls expected to get stuck before they are noticed (from the recent
+  rate of stuck calls and the work queued);
+- a worker whose call has run for ``stuck_after_s`` is demoted: the loop takes back the rest of
+  its chunk and promotes a parked worker (or starts one) in its place. When the slow call ends,
+  the demoted worker reports it and parks until it is promoted again.
+
+So however many calls are waiting, only the active few are woken for new work, and the loop
+only ever checks those few. The pool never exceeds ``max_workers`` threads.
+
+Work is handed over in chunks (one queue operation per chunk, not per message). Both the worker
+and the loop take from a chunk with ``deque.popleft``, which is atomic, so every message is run
+exactly once.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from pipeline.runtime.messages import InputMessage
@@ -32,20 +37,23 @@ from pipeline.runtime.stage import ProcessFn
 
 WORKER_STACK_BYTES = 1 << 20
 CHUNK = 64
-"""Messages per hand-over: large enough to amortize the queue, small enough to spread work."""
+"""Messages per hand-over: enough to amortize the queue and the wake-up."""
+RATE_WINDOW_S = 0.25
+"""Stuck calls are counted over about this long to size the active set."""
 
 Chunk = deque[InputMessage]
 
 
 class _Worker:
-    __slots__ = ("chunk", "counted", "since")
+    __slots__ = ("chunk", "demoted", "since", "wake")
 
     def __init__(self) -> None:
         self.chunk: Chunk | None = None
         self.since = 0.0
         """When the current call started; 0.0 while waiting for work."""
-        self.counted = 0.0
-        """``since`` of the call last counted as stuck, so each stuck call is counted once."""
+        self.demoted = False
+        """Set by the loop when the current call got stuck; the worker parks after it."""
+        self.wake = threading.Event()
 
 
 class ThreadPool:
@@ -56,7 +64,7 @@ class ThreadPool:
         completions: SimpleQueue[Any],
         max_workers: int,
         runnable: int = 2,
-        stuck_after_s: float = 0.01,
+        stuck_after_s: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fn = fn
@@ -68,59 +76,98 @@ class ThreadPool:
         self._scan_every = stuck_after_s / 2
         self._clock = clock
         self._chunks: SimpleQueue[Chunk | None] = SimpleQueue()
-        self._workers: list[_Worker] = []
+        self._parked: SimpleQueue[_Worker] = SimpleQueue()
+        self._active: list[_Worker] = []
+        """Owned by the loop: workers taking chunks (demoted ones leave it at once)."""
+        self._size = 0
+        self._closing = False
         self._live = 0
         self._live_changed = threading.Condition()
         self._last_scan = clock()
-        self._rate_since = self._last_scan
-        self._newly_stuck = 0
+        self._submitted = 0
+        self._calls_per_s = 0.0
         self._stuck_per_s = 0.0
-        self.stuck = 0
-        """Workers whose call had run for ``stuck_after_s`` at the last scan."""
         for _ in range(self._runnable):
-            self._start_worker()
+            self._active.append(self._start_worker())
 
     @property
     def size(self) -> int:
-        return len(self._workers)
+        """Threads started, whatever they are doing."""
+        return self._size
+
+    @property
+    def stuck(self) -> int:
+        """Workers demoted for a stuck call and not parked again yet."""
+        return self._size - len(self._active) - self._parked.qsize()
 
     def submit(self, tasks: Sequence[InputMessage]) -> None:
         put = self._chunks.put
         for start in range(0, len(tasks), CHUNK):
             put(deque(tasks[start : start + CHUNK]))
+        self._submitted += len(tasks)
 
     def adjust(self) -> None:
-        """Called every loop tick: rescue work queued behind stuck calls, replace stuck workers."""
+        """Called every loop tick: demote workers stuck in a call, keep enough active ones."""
         now = self._clock()
         if now - self._last_scan < self._scan_every:
             return
-        self._last_scan = now
+        elapsed, self._last_scan = now - self._last_scan, now
         stuck_before = now - self._stuck_after
-        stuck = 0
-        for worker in self._workers:
+        still_active = []
+        for worker in self._active:
             since = worker.since
             if since and since < stuck_before:
-                stuck += 1
-                if worker.counted != since:
-                    worker.counted = since
-                    self._newly_stuck += 1
-                chunk = worker.chunk
-                if chunk:
-                    self._rescue(chunk)
-        self.stuck = stuck
-        window = now - self._rate_since
-        # The last second's rate, or this second's so far if higher (a burst, or the start).
-        rate = max(self._stuck_per_s, self._newly_stuck / max(window, 0.1))
-        if window >= 1.0:
-            self._stuck_per_s = self._newly_stuck / window
-            self._newly_stuck, self._rate_since = 0, now
-        delay = self._stuck_after + self._scan_every
-        wanted = self._runnable + math.ceil(rate * delay * 2)
-        missing = wanted - (len(self._workers) - stuck)
-        for _ in range(min(missing, self._max - len(self._workers))):
-            self._start_worker()
+                worker.demoted = True
+                if worker.chunk:
+                    self._requeue(worker.chunk)
+            else:
+                still_active.append(worker)
+        newly_stuck = len(self._active) - len(still_active)
+        self._active = still_active
+        decay = math.exp(-elapsed / RATE_WINDOW_S)
+        self._calls_per_s = self._calls_per_s * decay + self._submitted / RATE_WINDOW_S
+        self._stuck_per_s = self._stuck_per_s * decay + newly_stuck / RATE_WINDOW_S
+        self._submitted = 0
+        wanted = self._wanted_active()
+        if len(self._active) > 2 * wanted:
+            self._shrink(wanted)
+        else:
+            self._fill(wanted)
 
-    def _rescue(self, chunk: Chunk) -> None:
+    def _shrink(self, wanted: int) -> None:
+        """Park idle active workers once calls stop getting stuck (they park at their next
+        chunk, which they hand back), so cheap work is again spread over few threads."""
+        keep: list[_Worker] = []
+        for worker in self._active:
+            if len(keep) < wanted or worker.since:
+                keep.append(worker)
+            else:
+                worker.demoted = True
+        self._active = keep
+
+    def _wanted_active(self) -> int:
+        """``runnable``, plus the calls expected to get stuck before the next scan notices them:
+        those starting within one detection delay, and those among the work already queued."""
+        if self._stuck_per_s < 1.0:
+            return self._runnable
+        stuck_share = min(1.0, self._stuck_per_s / self._calls_per_s) if self._calls_per_s else 1
+        queued = self._chunks.qsize() * CHUNK
+        delay = self._stuck_after + self._scan_every
+        return self._runnable + round(self._stuck_per_s * delay + stuck_share * queued)
+
+    def _fill(self, wanted: int) -> None:
+        while len(self._active) < wanted:
+            try:
+                worker = self._parked.get_nowait()
+            except Empty:
+                if self._size >= self._max:
+                    return
+                worker = self._start_worker()
+            else:
+                worker.wake.set()
+            self._active.append(worker)
+
+    def _requeue(self, chunk: Chunk) -> None:
         rest: Chunk = deque()
         try:
             while True:
@@ -130,7 +177,7 @@ class ThreadPool:
         if rest:
             self._chunks.put(rest)
 
-    def _start_worker(self) -> None:
+    def _start_worker(self) -> _Worker:
         """Start a worker without waiting for it to run.
 
         ``threading.Thread.start`` waits until the new thread has run, which under GIL
@@ -138,7 +185,7 @@ class ThreadPool:
         stall the loop for that long. The low-level ``_thread`` API returns straight away.
         """
         worker = _Worker()
-        self._workers.append(worker)
+        self._size += 1
         with self._live_changed:
             self._live += 1
         # Thousands of threads may wait on slow calls at once: smaller stacks keep the address
@@ -149,17 +196,35 @@ class ThreadPool:
             _thread.start_new_thread(self._work, (worker,))
         finally:
             threading.stack_size(previous)
+        return worker
 
     def _work(self, worker: _Worker) -> None:
+        try:
+            while self._work_until_demoted(worker) and self._park(worker):
+                pass
+        finally:
+            with self._live_changed:
+                self._live -= 1
+                self._live_changed.notify_all()
+
+    def _park(self, worker: _Worker) -> bool:
+        """Wait to be promoted again; False if the pool shuts down first."""
+        worker.demoted = False
+        self._parked.put(worker)
+        if self._closing:  # checked after parking: shutdown wakes whoever it finds parked
+            return False
+        worker.wake.wait()
+        worker.wake.clear()
+        return not self._closing
+
+    def _work_until_demoted(self, worker: _Worker) -> bool:
+        """Run chunks; False when the pool shuts down, True once demoted (then park)."""
         get, put, clock = self._chunks.get, self._completions.put, self._clock
         fn, retry = self._fn, self._retry
         while True:
             chunk = get()
             if chunk is None:
-                with self._live_changed:
-                    self._live -= 1
-                    self._live_changed.notify_all()
-                return
+                return False
             worker.chunk = chunk
             take = chunk.popleft
             while True:
@@ -173,12 +238,23 @@ class ThreadPool:
                 except Exception as exc:  # the first attempt inline: most calls succeed
                     outcome = recover_one(fn, retry, task, exc)
                 put((task, outcome))
+                if worker.demoted:
+                    break
             worker.since = 0.0
             worker.chunk = None
+            if worker.demoted:
+                self._requeue(chunk)  # whatever the loop has not taken back yet
+                return True
 
     def shutdown(self, wait: bool) -> None:
-        for _ in self._workers:
+        self._closing = True
+        for _ in range(self._size):
             self._chunks.put(None)
+        while True:
+            try:
+                self._parked.get_nowait().wake.set()
+            except Empty:
+                break
         if wait:
             with self._live_changed:
                 self._live_changed.wait_for(lambda: self._live == 0)
