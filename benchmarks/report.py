@@ -51,6 +51,8 @@ class Target:
             if part
         )
         shown = "n/a" if self.value is None else f"{self.value:.2f}"
+        if not bounds:
+            return f"INFO ({self.case}) {self.what} = {shown} (no target)"
         verdict = "PASS" if self.passed else "FAIL"
         return f"{verdict} ({self.case}) {self.what} = {shown} (target {bounds})"
 

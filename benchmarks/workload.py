@@ -11,7 +11,7 @@ from benchmarks.loops import BareLoop, Running, RuntimeThread
 from benchmarks.measure import Bench, StartStage
 from pipeline.config import load_settings
 from pipeline.runtime.stage import ExecutionMode, StageSpec
-from tests.support.stages import Scripted
+from tests.support.stages import AsyncScripted, Scripted
 
 VALUE_BYTES = 200
 
@@ -79,16 +79,18 @@ def runtime_stage(
     bench: Bench,
     profile_dir: Path | None,
     mode: ExecutionMode = "threads",
+    coroutine: bool = False,
     **limits: Any,
 ) -> StartStage:
     """The runtime with load_settings() defaults; only the broker, the HTTP port and ``limits``
-    differ."""
+    differ. ``coroutine`` runs the scripted stage as an ``async def`` function."""
 
     def start(input_topic: str, output_topic: str, group: str) -> Running:
         settings = load_settings(
             kafka={"bootstrap_servers": bench.bootstrap}, runtime={"http_port": 0, **limits}
         )
-        spec = StageSpec("bench", input_topic, group, Scripted(output_topic), mode=mode)
+        process = AsyncScripted(output_topic) if coroutine else Scripted(output_topic)
+        spec = StageSpec("bench", input_topic, group, process, mode=mode)
         profile_to = None
         if profile_dir is not None:
             profile_to = profile_dir / f"{group.removeprefix(bench.topics.prefix)}.pstats"

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from pipeline.config import RuntimeSettings
 from pipeline.observability.metrics import StageMetrics
+from pipeline.runtime.async_pool import AsyncPool
 from pipeline.runtime.dead_letter import dead_letter_record
 from pipeline.runtime.downstream import DownstreamLagMonitor
 from pipeline.runtime.errors import StageHalted
@@ -41,7 +42,7 @@ from pipeline.runtime.pauses import PauseBook
 from pipeline.runtime.pool import Failure, ProcessPool, WorkPool
 from pipeline.runtime.retry import RetryPolicy
 from pipeline.runtime.sink_writer import SinkDone, SinkFailed, SinkWriter
-from pipeline.runtime.stage import StageSpec
+from pipeline.runtime.stage import StageSpec, is_async
 from pipeline.runtime.thread_pool import ThreadPool
 
 log = structlog.get_logger()
@@ -101,13 +102,7 @@ class StageRuntime:
             initial_backoff_s=limits.retry_initial_backoff_s,
             max_backoff_s=limits.retry_max_backoff_s,
         )
-        self._pool: WorkPool = (
-            ProcessPool(
-                spec.process, retry, self._completions, limits.processes or os.cpu_count() or 1
-            )
-            if spec.mode == "processes"
-            else ThreadPool(spec.process, retry, self._completions, limits.workers)
-        )
+        self._pool = self._make_pool(spec, retry, limits)
         self._sink = (
             SinkWriter(
                 spec.sink,
@@ -142,6 +137,16 @@ class StageRuntime:
         self._window_full: set[TopicPartitionKey] = set()
         self._cohorts = metrics.cohorts
         self._cohort_width_ms = metrics.cohort_width_ms
+
+    def _make_pool(self, spec: StageSpec, retry: RetryPolicy, limits: RuntimeSettings) -> WorkPool:
+        fn = spec.process
+        if is_async(fn):  # StageSpec refuses coroutine functions in processes mode
+            return AsyncPool(fn, retry, self._completions)
+        if spec.mode == "processes":
+            return ProcessPool(
+                fn, retry, self._completions, limits.processes or os.cpu_count() or 1
+            )
+        return ThreadPool(fn, retry, self._completions, limits.workers)
 
     # ----- public control -------------------------------------------------------------------
 

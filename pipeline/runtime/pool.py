@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pipeline.runtime.messages import InputMessage, Processed
 from pipeline.runtime.retry import FailedAfterRetries, RetryPolicy
-from pipeline.runtime.stage import ProcessFn
+from pipeline.runtime.stage import SyncProcessFn
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +33,26 @@ class Failure:
 Outcome = Processed | Failure
 
 
-def run_one(fn: ProcessFn, retry: RetryPolicy, msg: InputMessage) -> Outcome:
+def run_one(fn: SyncProcessFn, retry: RetryPolicy, msg: InputMessage) -> Outcome:
     try:
         return fn(msg)
     except Exception as exc:
         return recover_one(fn, retry, msg, exc)
 
 
-def recover_one(fn: ProcessFn, retry: RetryPolicy, msg: InputMessage, error: Exception) -> Outcome:
+def recover_one(
+    fn: SyncProcessFn, retry: RetryPolicy, msg: InputMessage, error: Exception
+) -> Outcome:
     """After a first attempt failed: retry transient errors, else a Failure for the DLQ."""
     try:
         return retry.recover(fn, msg, error)
     except FailedAfterRetries as failed:
-        cause = failed.cause
-        return Failure(f"{type(cause).__name__}: {cause}"[:2000], failed.attempts)
+        return failure_of(failed)
+
+
+def failure_of(failed: FailedAfterRetries) -> Failure:
+    cause = failed.cause
+    return Failure(f"{type(cause).__name__}: {cause}"[:2000], failed.attempts)
 
 
 Completion = tuple[Any, Outcome]
@@ -60,11 +66,11 @@ class WorkPool(Protocol):
     def shutdown(self, wait: bool) -> None: ...
 
 
-_worker_fn: ProcessFn | None = None
+_worker_fn: SyncProcessFn | None = None
 _worker_retry: RetryPolicy | None = None
 
 
-def _init_process_worker(fn: ProcessFn, retry: RetryPolicy) -> None:
+def _init_process_worker(fn: SyncProcessFn, retry: RetryPolicy) -> None:
     """Runs once per worker process: the parent coordinates shutdown, so ignore its signals."""
     global _worker_fn, _worker_retry
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -85,7 +91,7 @@ class ProcessPool:
 
     def __init__(
         self,
-        fn: ProcessFn,
+        fn: SyncProcessFn,
         retry: RetryPolicy,
         completions: SimpleQueue[Any],
         workers: int,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
+    AsyncRetrying,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
@@ -40,20 +41,37 @@ class RetryPolicy:
 
     def recover(self, fn: Callable[[A], T], arg: A, error: Exception) -> T:
         """Continue after the first attempt of ``fn(arg)`` raised ``error``."""
-        if not isinstance(error, TransientError):
-            raise FailedAfterRetries(error, 1) from error
-        if self.attempts < 2:
-            raise FailedAfterRetries(TransientError("no retries allowed"), 1)
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts - 1) | stop_after_delay(self.max_seconds),
-            wait=wait_random_exponential(multiplier=self.initial_backoff_s, max=self.max_backoff_s),
-            retry=retry_if_exception_type(TransientError),
-            reraise=True,
-        )
+        self._check_retriable(error)
+        retrying = Retrying(**self._tenacity())
         try:
             return retrying(fn, arg)
         except Exception as exc:
             raise FailedAfterRetries(exc, 1 + retrying.statistics.get("attempt_number", 1)) from exc
+
+    async def recover_async(self, fn: Callable[[A], Awaitable[T]], arg: A, error: Exception) -> T:
+        """``recover`` for a coroutine function: the backoff waits without holding a thread."""
+        self._check_retriable(error)
+        retrying = AsyncRetrying(**self._tenacity())
+        try:
+            return await retrying(fn, arg)
+        except Exception as exc:
+            raise FailedAfterRetries(exc, 1 + retrying.statistics.get("attempt_number", 1)) from exc
+
+    def _check_retriable(self, error: Exception) -> None:
+        if not isinstance(error, TransientError):
+            raise FailedAfterRetries(error, 1) from error
+        if self.attempts < 2:
+            raise FailedAfterRetries(TransientError("no retries allowed"), 1)
+
+    def _tenacity(self) -> dict[str, Any]:
+        return {
+            "stop": stop_after_attempt(self.attempts - 1) | stop_after_delay(self.max_seconds),
+            "wait": wait_random_exponential(
+                multiplier=self.initial_backoff_s, max=self.max_backoff_s
+            ),
+            "retry": retry_if_exception_type(TransientError),
+            "reraise": True,
+        }
 
 
 class FailedAfterRetries(Exception):

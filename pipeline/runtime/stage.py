@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from typing_extensions import TypeIs
+
 from pipeline.runtime.messages import InputMessage, Processed, Produce
 
-ProcessFn = Callable[[InputMessage], Processed]
+SyncProcessFn = Callable[[InputMessage], Processed]
 """In processes mode: a picklable module-level callable (or module-level class instance)."""
+
+AsyncProcessFn = Callable[[InputMessage], Coroutine[Any, Any, Processed]]
+"""Threads mode only: runs on the stage's event loop, so a call awaiting I/O holds no thread."""
+
+ProcessFn = SyncProcessFn | AsyncProcessFn
+
+
+def is_async(fn: ProcessFn) -> TypeIs[AsyncProcessFn]:
+    """An ``async def`` function, or an object whose ``__call__`` is one."""
+    call = type(fn).__call__ if not inspect.isfunction(fn) else fn
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
 
 InvalidFn = Callable[[InputMessage, str], Sequence[Produce]]
 """Records (an `invalid` outcome) to emit when a message is sent to the DLQ."""
@@ -45,6 +60,13 @@ class StageSpec:
     sink_batch_max_wait_s: float = 0.2
     on_close: Callable[[], None] | None = None
     """Releases what the process function holds (HTTP clients, caches) at shutdown."""
+
+    def __post_init__(self) -> None:
+        if self.mode == "processes" and is_async(self.process):
+            raise ValueError(
+                f"stage {self.name}: processes mode runs plain functions; a coroutine function "
+                "(I/O-bound work) runs in threads mode"
+            )
 
     @property
     def dead_letter_topic(self) -> str:

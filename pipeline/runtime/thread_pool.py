@@ -33,7 +33,7 @@ from typing import Any
 from pipeline.runtime.messages import InputMessage
 from pipeline.runtime.pool import Outcome, recover_one
 from pipeline.runtime.retry import RetryPolicy
-from pipeline.runtime.stage import ProcessFn
+from pipeline.runtime.stage import SyncProcessFn
 
 WORKER_STACK_BYTES = 1 << 20
 CHUNK = 64
@@ -59,7 +59,7 @@ class _Worker:
 class ThreadPool:
     def __init__(
         self,
-        fn: ProcessFn,
+        fn: SyncProcessFn,
         retry: RetryPolicy,
         completions: SimpleQueue[Any],
         max_workers: int,

@@ -1,5 +1,6 @@
 """`pipeline run` as a real process: kill -9 and restart, SIGTERM, a second signal, the HTTP port,
-the failure-ratio halt, and the same results in every execution mode and group protocol."""
+the failure-ratio halt, and the same results in every execution mode (and for a coroutine process
+function) and group protocol."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from pipeline.runtime.stage import ExecutionMode
 from tests.support.runtime import (
     GroupProtocol,
     ScriptedTopics,
@@ -25,6 +25,7 @@ from tests.support.runtime import (
     stage_env,
     wait_for,
 )
+from tests.support.stages import Flavour
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,12 @@ def _all_committed(admin: AdminClient, group: str, topics: ScriptedTopics) -> bo
 
 @pytest.mark.parametrize(
     ("protocol", "mode"),
-    [("consumer", "threads"), ("classic", "threads"), ("consumer", "processes")],
+    [
+        ("consumer", "threads"),
+        ("classic", "threads"),
+        ("consumer", "processes"),
+        ("consumer", "coroutine"),
+    ],
 )
 def test_every_mode_and_group_protocol_gives_the_same_results(
     kafka_bootstrap: str,
@@ -59,7 +65,7 @@ def test_every_mode_and_group_protocol_gives_the_same_results(
     group: str,
     tmp_path: Path,
     protocol: GroupProtocol,
-    mode: ExecutionMode,
+    mode: Flavour,
 ) -> None:
     messages = [
         *numbered("plain", "plain", 12, EVERY_PARTITION),

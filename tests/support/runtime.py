@@ -45,8 +45,8 @@ from pipeline.config import (
 )
 from pipeline.runtime.partition import PartitionStatus
 from pipeline.runtime.runner import build_runtime
-from pipeline.runtime.stage import ExecutionMode, StageSpec
-from tests.support.stages import INPUT, OUTPUT
+from pipeline.runtime.stage import StageSpec
+from tests.support.stages import INPUT, OUTPUT, Flavour
 
 T = TypeVar("T")
 GroupProtocol = Literal["consumer", "classic"]
@@ -170,7 +170,7 @@ def stage_env(
     bootstrap: str,
     topics: ScriptedTopics,
     group: str,
-    mode: ExecutionMode = "threads",
+    mode: Flavour = "threads",
     protocol: GroupProtocol = "consumer",
     **runtime: Any,
 ) -> dict[str, str]:

@@ -7,18 +7,27 @@ anything else is copied through. Output goes to ``<prefix>test.out`` with the in
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pipeline.config import Settings
 from pipeline.runtime.errors import SinkUnavailable, TransientError
 from pipeline.runtime.messages import InputMessage, Processed, Produce, Write
-from pipeline.runtime.stage import ExecutionMode, StageSpec
+from pipeline.runtime.stage import ExecutionMode, ProcessFn, StageSpec
+
+Flavour = ExecutionMode | Literal["coroutine"]
+"""How the scripted stage runs: an execution mode, or ``coroutine`` (AsyncScripted, threads)."""
+FLAVOURS: dict[str, Flavour] = {
+    "threads": "threads",
+    "processes": "processes",
+    "coroutine": "coroutine",
+}
 
 INPUT = "test.in"
 OUTPUT = "test.out"
@@ -48,10 +57,28 @@ class Scripted:
                 attempt = _flaky_attempts[value]
             if attempt <= int(value.split(b":")[1]):
                 raise TransientError(f"flaky attempt {attempt}")
+        return self.emit(msg)
+
+    def emit(self, msg: InputMessage) -> Processed:
+        value = msg.value or b""
         if self.to_sink:
             return Processed([Write(value)])
         assert self.output_topic is not None
         return Processed([Produce(self.output_topic, value=value, key=msg.key)])
+
+
+class AsyncScripted:
+    """Scripted as a coroutine function: ``sleep:`` awaits (I/O-like, holding no thread)."""
+
+    def __init__(self, output_topic: str | None, to_sink: bool = False) -> None:
+        self._sync = Scripted(output_topic, to_sink)
+
+    async def __call__(self, msg: InputMessage) -> Processed:
+        value = msg.value or b""
+        if value.startswith(b"sleep:"):
+            await asyncio.sleep(float(value.split(b":")[1]))
+            return self._sync.emit(msg)
+        return self._sync(msg)
 
 
 def burn_cpu(iterations: int) -> str:
@@ -90,16 +117,24 @@ class ListSink:
 def scripted_spec(
     settings: Settings,
     group_id: str,
-    mode: ExecutionMode = "threads",
+    mode: Flavour = "threads",
     sink: ListSink | None = None,
 ) -> StageSpec:
-    """The scripted stage on ``<prefix>test.in``; with a sink it writes there, not to a topic."""
+    """The scripted stage on ``<prefix>test.in``; with a sink it writes there, not to a topic.
+
+    ``coroutine`` runs AsyncScripted (threads mode, on the event loop)."""
+    output = None if sink else settings.kafka.topic(OUTPUT)
+    process: ProcessFn = (
+        AsyncScripted(output, to_sink=sink is not None)
+        if mode == "coroutine"
+        else Scripted(output, to_sink=sink is not None)
+    )
     return StageSpec(
         name="scripted",
         input_topic=settings.kafka.topic(INPUT),
         group_id=group_id,
-        process=Scripted(None if sink else settings.kafka.topic(OUTPUT), to_sink=sink is not None),
-        mode=mode,
+        process=process,
+        mode="processes" if mode == "processes" else "threads",
         sink=sink,
         sink_batch_max_wait_s=0.05,
     )
@@ -111,5 +146,5 @@ def scripted_stage(settings: Settings) -> StageSpec:
     return scripted_spec(
         settings,
         os.environ.get("TEST_STAGE_GROUP", settings.kafka.topic("scripted")),
-        "processes" if mode == "processes" else "threads",
+        FLAVOURS.get(mode, "threads"),
     )
