@@ -68,6 +68,18 @@ class StageMetrics:
             labels,
             registry=registry,
         )
+        self.waiting_calls = Gauge(
+            "pipeline_waiting_calls",
+            "Process calls that are slow: past 5 ms on a worker thread, or suspended on I/O.",
+            labels,
+            registry=registry,
+        )
+        self.worker_threads = Gauge(
+            "pipeline_worker_threads",
+            "Threads the pool has started (threads mode; slow calls each hold one).",
+            labels,
+            registry=registry,
+        )
         self.paused_partitions = Gauge(
             "pipeline_paused_partitions",
             "Assigned partitions currently paused.",

@@ -60,6 +60,9 @@ class AsyncPool:
         self._thread = threading.Thread(target=self._run, name="stage-event-loop", daemon=True)
         self._thread.start()
 
+    threads = 1
+    """The event loop's."""
+
     @property
     def waiting(self) -> int:
         """Calls suspended on I/O right now."""

@@ -854,6 +854,8 @@ class StageRuntime:
         self._produced.clear()
         self.metrics.in_flight.labels(self.spec.name).set(self._total_in_flight())
         self.metrics.paused_partitions.labels(self.spec.name).set(len(self._paused))
+        self.metrics.waiting_calls.labels(self.spec.name).set(self._pool.waiting)
+        self.metrics.worker_threads.labels(self.spec.name).set(self._pool.threads)
         if self._sink is not None:
             self.metrics.sink_unavailable.labels(self.spec.name).set(int(self._sink.unavailable))
         for (topic, partition), state in self._parts.items():

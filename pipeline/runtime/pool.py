@@ -59,6 +59,14 @@ Completion = tuple[Any, Outcome]
 
 
 class WorkPool(Protocol):
+    @property
+    def threads(self) -> int:
+        """Worker threads started (0 where work does not run on threads of this process)."""
+
+    @property
+    def waiting(self) -> int:
+        """Calls that are slow right now: stuck on a thread, or suspended on I/O."""
+
     def submit(self, tasks: Sequence[InputMessage]) -> None: ...
 
     def adjust(self) -> None: ...
@@ -122,6 +130,10 @@ class ProcessPool:
                 self._completions.put((task, outcome))
 
         return report
+
+    threads = 0
+    waiting = 0
+    """Calls in worker processes are not watched one by one."""
 
     def adjust(self) -> None:
         """A process pool has a fixed size: one process per core is what CPU work wants."""

@@ -91,12 +91,12 @@ class ThreadPool:
             self._active.append(self._start_worker())
 
     @property
-    def size(self) -> int:
+    def threads(self) -> int:
         """Threads started, whatever they are doing."""
         return self._size
 
     @property
-    def stuck(self) -> int:
+    def waiting(self) -> int:
         """Workers demoted for a stuck call and not parked again yet."""
         return self._size - len(self._active) - self._parked.qsize()
 
