@@ -4,48 +4,24 @@ A threads-mode stage whose process function is ``async def`` runs here. Thousand
 wait at once (an HTTP fetch, a retry backoff) as suspended coroutines: timers and sockets on one
 loop, not thousands of threads each needing the GIL back when its wait ends.
 
-Most calls finish without suspending, so each one is first driven by hand, with a single
-``send``: no Task, no scheduling. Only a call that does suspend becomes an asyncio Task, which
-carries on from where the hand-driven start stopped.
+Each call is an asyncio Task, so it has what asyncio code expects: ``current_task()`` (which
+``asyncio.timeout`` and httpx rely on) and a context of its own (log fields bound while
+handling one message stay with it). Where Python has eager tasks (3.12+), a call that finishes
+without waiting is never scheduled at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import types
-from collections.abc import Coroutine, Generator, Sequence
+from collections.abc import Coroutine, Sequence
 from queue import SimpleQueue
-from typing import Any, TypeVar
+from typing import Any
 
 from pipeline.runtime.messages import InputMessage
 from pipeline.runtime.pool import Outcome, failure_of
 from pipeline.runtime.retry import FailedAfterRetries, RetryPolicy
 from pipeline.runtime.stage import AsyncProcessFn
-
-T = TypeVar("T")
-
-
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
-    """Continue a coroutine that was started by hand and suspended on ``waiting_on``.
-
-    Yielding what the coroutine yielded hands it to the Task running this, exactly as if the
-    Task had started the coroutine itself; whatever the Task sends or throws is passed on.
-    """
-    while True:
-        try:
-            sent = yield waiting_on
-        except BaseException as exc:  # cancellation, or an error set on the awaited future
-            try:
-                waiting_on = coro.throw(exc)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            continue
-        try:
-            waiting_on = coro.send(sent)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
 
 
 class AsyncPool:
@@ -56,6 +32,9 @@ class AsyncPool:
         self._retry = retry
         self._completions = completions
         self._loop = asyncio.new_event_loop()
+        eager = getattr(asyncio, "eager_task_factory", None)  # Python 3.12+
+        if eager is not None:
+            self._loop.set_task_factory(eager)
         self._tasks: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._run, name="stage-event-loop", daemon=True)
         self._thread.start()
@@ -92,36 +71,21 @@ class AsyncPool:
             self._loop.close()
 
     def _start_all(self, tasks: list[InputMessage]) -> None:
-        put, fn = self._completions.put, self._fn
         for task in tasks:
-            try:
-                coro = fn(task)
-                waiting_on = coro.send(None)
-            except StopIteration as done:  # finished without suspending: the common case
-                put((task, done.value))
-            except Exception as exc:
-                self._spawn(self._recover(task, exc))
-            else:
-                self._spawn(self._carry_on(task, coro, waiting_on))
+            self._spawn(self._call(task))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(coro)
-        self._tasks.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._tasks.discard)
+        if not task.done():
+            self._tasks.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._tasks.discard)
 
-    async def _carry_on(
-        self, task: InputMessage, coro: Coroutine[Any, Any, Any], waiting_on: Any
-    ) -> None:
+    async def _call(self, task: InputMessage) -> None:
         try:
-            outcome: Outcome = await _resume(coro, waiting_on)
+            outcome: Outcome = await self._fn(task)
         except Exception as exc:
-            await self._recover(task, exc)
-            return
-        self._completions.put((task, outcome))
-
-    async def _recover(self, task: InputMessage, error: Exception) -> None:
-        try:
-            outcome: Outcome = await self._retry.recover_async(self._fn, task, error)
-        except FailedAfterRetries as failed:
-            outcome = failure_of(failed)
+            try:
+                outcome = await self._retry.recover_async(self._fn, task, exc)
+            except FailedAfterRetries as failed:
+                outcome = failure_of(failed)
         self._completions.put((task, outcome))

@@ -40,22 +40,40 @@ class RetryPolicy:
             return self.recover(fn, arg, exc)
 
     def recover(self, fn: Callable[[A], T], arg: A, error: Exception) -> T:
-        """Continue after the first attempt of ``fn(arg)`` raised ``error``."""
+        """Continue after the first attempt of ``fn(arg)`` raised ``error``.
+
+        Tenacity replays that attempt (re-raising ``error`` instead of calling again), so the
+        first retry backs off like every later one and the attempts are counted from 1.
+        """
         self._check_retriable(error)
+        first: list[Exception] = [error]
+
+        def attempt(value: A) -> T:
+            if first:
+                raise first.pop()
+            return fn(value)
+
         retrying = Retrying(**self._tenacity())
         try:
-            return retrying(fn, arg)
+            return retrying(attempt, arg)
         except Exception as exc:
-            raise FailedAfterRetries(exc, 1 + retrying.statistics.get("attempt_number", 1)) from exc
+            raise FailedAfterRetries(exc, retrying.statistics.get("attempt_number", 1)) from exc
 
     async def recover_async(self, fn: Callable[[A], Awaitable[T]], arg: A, error: Exception) -> T:
         """``recover`` for a coroutine function: the backoff waits without holding a thread."""
         self._check_retriable(error)
+        first: list[Exception] = [error]
+
+        async def attempt(value: A) -> T:
+            if first:
+                raise first.pop()
+            return await fn(value)
+
         retrying = AsyncRetrying(**self._tenacity())
         try:
-            return await retrying(fn, arg)
+            return await retrying(attempt, arg)
         except Exception as exc:
-            raise FailedAfterRetries(exc, 1 + retrying.statistics.get("attempt_number", 1)) from exc
+            raise FailedAfterRetries(exc, retrying.statistics.get("attempt_number", 1)) from exc
 
     def _check_retriable(self, error: Exception) -> None:
         if not isinstance(error, TransientError):
@@ -65,7 +83,7 @@ class RetryPolicy:
 
     def _tenacity(self) -> dict[str, Any]:
         return {
-            "stop": stop_after_attempt(self.attempts - 1) | stop_after_delay(self.max_seconds),
+            "stop": stop_after_attempt(self.attempts) | stop_after_delay(self.max_seconds),
             "wait": wait_random_exponential(
                 multiplier=self.initial_backoff_s, max=self.max_backoff_s
             ),
