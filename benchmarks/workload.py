@@ -36,7 +36,7 @@ class Sizes:
     messages: int
     """Backlog drained by (a), (b) and (d)."""
     repeats: int
-    """(a) and (b) alternate this many times; the best of each counts (noise only slows)."""
+    """(a) and (b) alternate this many times; the ratio of their medians counts."""
     paced_rate: int
     paced_s: float
     cpu_ms: float
@@ -46,7 +46,7 @@ class Sizes:
     rss_value_bytes: int
 
 
-FULL = Sizes(200_000, 2, 1000, 5.0, 3.0, 4000, 60.0, (10_000, 1_000_000), 50)
+FULL = Sizes(500_000, 3, 1000, 5.0, 3.0, 4000, 60.0, (10_000, 1_000_000), 50)
 QUICK = Sizes(50_000, 1, 1000, 2.0, 3.0, 1200, 15.0, (10_000, 100_000), 50)
 
 

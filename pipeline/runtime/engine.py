@@ -23,6 +23,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from pipeline.config import RuntimeSettings
+from pipeline.errors import ConfigError
 from pipeline.observability.metrics import StageMetrics
 from pipeline.runtime.async_pool import AsyncPool
 from pipeline.runtime.dead_letter import dead_letter_record
@@ -84,14 +85,20 @@ class StageRuntime:
         self.metrics = metrics
         self._clock = clock
         self._wall_ms = wall_ms
-        self._consumer = Consumer({**consumer_config, "on_commit": self._on_commit_result})
-        self._producer = Producer(
-            {
-                **producer_config,
-                "delivery.report.only.error": True,
-                "on_delivery": self._delivery_failed,
-            }
-        )
+        try:
+            self._consumer = Consumer({**consumer_config, "on_commit": self._on_commit_result})
+            self._producer = Producer(
+                {
+                    **producer_config,
+                    "delivery.report.only.error": True,
+                    "on_delivery": self._delivery_failed,
+                }
+            )
+        except KafkaException as exc:  # librdkafka refuses the settings before connecting
+            raise ConfigError(
+                f"the Kafka client settings were refused: {exc.args[0].str()} "
+                "(check kafka.client_config)"
+            ) from exc
         self._redeliver: list[Produce] = []
         self._fatal: str | None = None
         self._producer_capacity = int(producer_config.get("queue.buffering.max.messages", 100000))

@@ -7,12 +7,15 @@ thread without holding up the messages behind it. So the pool has two kinds of w
 - active workers take chunks of work from the queue. The loop keeps ``runnable`` of them free,
   plus as many as the calls expected to get stuck before they are noticed (from the recent
   rate of stuck calls and the work queued);
-- a worker whose call has run for ``stuck_after_s`` is demoted: the loop takes back the rest of
-  its chunk and promotes a parked worker (or starts one) in its place. When the slow call ends,
+- a worker whose call has run for ``stuck_after_s`` while its thread used almost no CPU is
+  waiting (on I/O, a lock, a backoff), so it is demoted: the loop takes back the rest of its
+  chunk and promotes a parked worker (or starts one) in its place. A long call that computes
+  keeps its place: another thread would only contend with it for the GIL. When the slow call ends,
   the demoted worker reports it and parks until it is promoted again.
 
 So however many calls are waiting, only the active few are woken for new work, and the loop
-only ever checks those few. The pool never exceeds ``max_workers`` threads.
+only ever checks those few. After a burst of stuck calls, active workers beyond what the pool
+wants park themselves once idle. The pool never exceeds ``max_workers`` threads.
 
 Work is handed over in chunks (one queue operation per chunk, not per message). Both the worker
 and the loop take from a chunk with ``deque.popleft``, which is atomic, so every message is run
@@ -38,6 +41,10 @@ from pipeline.runtime.stage import SyncProcessFn
 WORKER_STACK_BYTES = 1 << 20
 CHUNK = 64
 """Messages per hand-over: enough to amortize the queue and the wake-up."""
+IDLE_LEAVE_S = 0.05
+"""An active worker idle this long parks itself if the pool has more active than it wants."""
+WAITING_CPU_SHARE = 0.2
+"""A long call whose thread used less CPU than this share of the time is waiting, not working."""
 RATE_WINDOW_S = 0.25
 """Stuck calls are counted over about this long to size the active set."""
 
@@ -45,7 +52,7 @@ Chunk = deque[InputMessage]
 
 
 class _Worker:
-    __slots__ = ("chunk", "demoted", "since", "wake")
+    __slots__ = ("chunk", "cpu_clock", "demoted", "probe", "since", "wake")
 
     def __init__(self) -> None:
         self.chunk: Chunk | None = None
@@ -54,6 +61,26 @@ class _Worker:
         self.demoted = False
         """Set by the loop when the current call got stuck; the worker parks after it."""
         self.wake = threading.Event()
+        self.cpu_clock: int | None = None
+        """This thread's CPU-time clock, set by the thread itself once running."""
+        self.probe: tuple[float, float, float] | None = None
+        """(since, wall, cpu) when the loop last looked at a long call."""
+
+    def waiting(self, now: float) -> bool:
+        """Whether the current, long call is waiting rather than computing.
+
+        A call that computes (CPU-bound work on a thread) is not helped by another thread, only
+        slowed by one more contending for the GIL; a call that waits holds its thread idle. The
+        thread's CPU clock tells them apart: a waiting call used almost none since last looked at.
+        The first look at a call only takes a reading, so a call is judged over one scan.
+        """
+        if self.cpu_clock is None:  # the platform has no per-thread CPU clocks: trust the time
+            return True
+        since, cpu = self.since, time.clock_gettime(self.cpu_clock)
+        probe, self.probe = self.probe, (since, now, cpu)
+        if probe is None or probe[0] != since:
+            return False
+        return cpu - probe[2] < WAITING_CPU_SHARE * (now - probe[1])
 
 
 class ThreadPool:
@@ -77,8 +104,13 @@ class ThreadPool:
         self._clock = clock
         self._chunks: SimpleQueue[Chunk | None] = SimpleQueue()
         self._parked: SimpleQueue[_Worker] = SimpleQueue()
-        self._active: list[_Worker] = []
-        """Owned by the loop: workers taking chunks (demoted ones leave it at once)."""
+        self._active: set[_Worker] = set()
+        """Workers taking chunks. The loop removes stuck ones, idle surplus ones remove
+        themselves; both under ``_lock``, which is taken per scan, not per message."""
+        self._lock = threading.Lock()
+        self._wanted = self._runnable
+        self._chunk_size = float(CHUNK)
+        """Average messages per queued chunk (one per message at low traffic, CHUNK at high)."""
         self._size = 0
         self._closing = False
         self._live = 0
@@ -88,7 +120,7 @@ class ThreadPool:
         self._calls_per_s = 0.0
         self._stuck_per_s = 0.0
         for _ in range(self._runnable):
-            self._active.append(self._start_worker())
+            self._active.add(self._start_worker())
 
     @property
     def threads(self) -> int:
@@ -103,7 +135,9 @@ class ThreadPool:
     def submit(self, tasks: Sequence[InputMessage]) -> None:
         put = self._chunks.put
         for start in range(0, len(tasks), CHUNK):
-            put(deque(tasks[start : start + CHUNK]))
+            chunk = deque(tasks[start : start + CHUNK])
+            put(chunk)
+            self._chunk_size = 0.9 * self._chunk_size + 0.1 * len(chunk)
         self._submitted += len(tasks)
 
     def adjust(self) -> None:
@@ -113,37 +147,22 @@ class ThreadPool:
             return
         elapsed, self._last_scan = now - self._last_scan, now
         stuck_before = now - self._stuck_after
-        still_active = []
-        for worker in self._active:
-            since = worker.since
-            if since and since < stuck_before:
-                worker.demoted = True
-                if worker.chunk:
-                    self._requeue(worker.chunk)
-            else:
-                still_active.append(worker)
-        newly_stuck = len(self._active) - len(still_active)
-        self._active = still_active
-        decay = math.exp(-elapsed / RATE_WINDOW_S)
-        self._calls_per_s = self._calls_per_s * decay + self._submitted / RATE_WINDOW_S
-        self._stuck_per_s = self._stuck_per_s * decay + newly_stuck / RATE_WINDOW_S
-        self._submitted = 0
-        wanted = self._wanted_active()
-        if len(self._active) > 2 * wanted:
-            self._shrink(wanted)
-        else:
-            self._fill(wanted)
-
-    def _shrink(self, wanted: int) -> None:
-        """Park idle active workers once calls stop getting stuck (they park at their next
-        chunk, which they hand back), so cheap work is again spread over few threads."""
-        keep: list[_Worker] = []
-        for worker in self._active:
-            if len(keep) < wanted or worker.since:
-                keep.append(worker)
-            else:
-                worker.demoted = True
-        self._active = keep
+        newly_stuck = 0
+        with self._lock:
+            for worker in list(self._active):
+                since = worker.since
+                if since and since < stuck_before and worker.waiting(now):
+                    worker.demoted = True
+                    self._active.discard(worker)
+                    newly_stuck += 1
+                    if worker.chunk:
+                        self._requeue(worker.chunk)
+            decay = math.exp(-elapsed / RATE_WINDOW_S)
+            self._calls_per_s = self._calls_per_s * decay + self._submitted / RATE_WINDOW_S
+            self._stuck_per_s = self._stuck_per_s * decay + newly_stuck / RATE_WINDOW_S
+            self._submitted = 0
+            self._wanted = self._wanted_active()
+            self._fill()
 
     def _wanted_active(self) -> int:
         """``runnable``, plus the calls expected to get stuck before the next scan notices them:
@@ -151,12 +170,12 @@ class ThreadPool:
         if self._stuck_per_s < 1.0:
             return self._runnable
         stuck_share = min(1.0, self._stuck_per_s / self._calls_per_s) if self._calls_per_s else 1
-        queued = self._chunks.qsize() * CHUNK
-        delay = self._stuck_after + self._scan_every
+        queued = self._chunks.qsize() * self._chunk_size
+        delay = self._stuck_after + 2 * self._scan_every
         return self._runnable + round(self._stuck_per_s * delay + stuck_share * queued)
 
-    def _fill(self, wanted: int) -> None:
-        while len(self._active) < wanted:
+    def _fill(self) -> None:
+        while len(self._active) < self._wanted:
             try:
                 worker = self._parked.get_nowait()
             except Empty:
@@ -165,7 +184,16 @@ class ThreadPool:
                 worker = self._start_worker()
             else:
                 worker.wake.set()
-            self._active.append(worker)
+            self._active.add(worker)
+
+    def _leave_if_surplus(self, worker: _Worker) -> bool:
+        """An idle worker parks itself while the pool has more active ones than it wants (after
+        a burst of stuck calls), so cheap work is again spread over few threads."""
+        with self._lock:
+            if worker in self._active and len(self._active) > self._wanted:
+                self._active.discard(worker)
+                return True
+            return False
 
     def _requeue(self, chunk: Chunk) -> None:
         rest: Chunk = deque()
@@ -199,6 +227,8 @@ class ThreadPool:
         return worker
 
     def _work(self, worker: _Worker) -> None:
+        if hasattr(time, "pthread_getcpuclockid"):
+            worker.cpu_clock = time.pthread_getcpuclockid(threading.get_ident())
         try:
             while self._work_until_demoted(worker) and self._park(worker):
                 pass
@@ -218,11 +248,16 @@ class ThreadPool:
         return not self._closing
 
     def _work_until_demoted(self, worker: _Worker) -> bool:
-        """Run chunks; False when the pool shuts down, True once demoted (then park)."""
+        """Run chunks; False when the pool shuts down, True once demoted or surplus (park)."""
         get, put, clock = self._chunks.get, self._completions.put, self._clock
         fn, retry = self._fn, self._retry
         while True:
-            chunk = get()
+            try:
+                chunk = get(timeout=IDLE_LEAVE_S)
+            except Empty:
+                if self._leave_if_surplus(worker):
+                    return True
+                continue
             if chunk is None:
                 return False
             worker.chunk = chunk

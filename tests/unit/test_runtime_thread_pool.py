@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from queue import Empty, SimpleQueue
+from typing import Protocol
 
 import pytest
 
@@ -18,11 +19,11 @@ from pipeline.runtime.errors import TransientError
 from pipeline.runtime.messages import InputMessage, Processed, Write
 from pipeline.runtime.pool import Completion, Failure, Outcome
 from pipeline.runtime.retry import RetryPolicy
-from pipeline.runtime.stage import ProcessFn
+from pipeline.runtime.stage import SyncProcessFn
 from pipeline.runtime.thread_pool import ThreadPool
 
 FAST_RETRY = RetryPolicy(attempts=3, max_seconds=5.0, initial_backoff_s=0.001, max_backoff_s=0.002)
-DEADLINE_S = 3.0
+DEADLINE_S = 2.0
 """Generous for a loaded CI machine; a passing run takes a small fraction of it."""
 
 
@@ -106,7 +107,7 @@ class Loop:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"timed out waiting for {what}: {len(self.outcomes)} completed, "
-                    f"{self.pool.size} threads, {self.pool.stuck} stuck"
+                    f"{self.pool.threads} threads, {self.pool.waiting} waiting"
                 )
             self.tick()
 
@@ -134,31 +135,30 @@ def shut_down(pool: ThreadPool) -> float:
     return time.monotonic() - started
 
 
-LoopFactory = Callable[..., Loop]
+class LoopFactory(Protocol):
+    def __call__(self, fn: SyncProcessFn, max_workers: int = 100) -> Loop: ...
 
 
 @pytest.fixture
 def make_loop() -> Iterator[LoopFactory]:
     """Pools for one test; at teardown every gate opens and every pool is shut down."""
-    made: list[tuple[Loop, Gate | None]] = []
+    loops: list[Loop] = []
+    gates: list[Gate] = []
 
-    def make(
-        fn: ProcessFn,
-        max_workers: int = 100,
-        stuck_after_s: float = 0.005,
-        retry: RetryPolicy = FAST_RETRY,
-    ) -> Loop:
+    def make(fn: SyncProcessFn, max_workers: int = 100) -> Loop:
+        """A pool with the defaults the runtime uses (2 runnable, stuck after 5 ms)."""
         completions: SimpleQueue[Completion] = SimpleQueue()
-        pool = ThreadPool(fn, retry, completions, max_workers, stuck_after_s=stuck_after_s)
+        pool = ThreadPool(fn, FAST_RETRY, completions, max_workers)
         loop = Loop(pool, completions)
-        made.append((loop, fn if isinstance(fn, Gate) else None))
+        loops.append(loop)
+        if isinstance(fn, Gate):
+            gates.append(fn)
         return loop
 
     yield make
-    for loop, gate in made:
-        if gate is not None:
-            gate.release()
-    for loop, _ in made:
+    for gate in gates:
+        gate.release()
+    for loop in loops:
         shut_down(loop.pool)
 
 
@@ -214,8 +214,8 @@ def test_cheap_work_stays_on_the_runnable_threads(make_loop: LoopFactory) -> Non
         loop.submit(messages(start, 250))
         loop.tick()
     loop.run_until(lambda: len(loop.outcomes) == 5000, "5000 completions")
-    assert loop.pool.size == 2
-    assert loop.pool.stuck == 0
+    assert loop.pool.threads == 2
+    assert loop.pool.waiting == 0
 
 
 def test_a_stuck_call_does_not_hold_up_the_rest_of_its_batch(make_loop: LoopFactory) -> None:
@@ -237,7 +237,7 @@ def test_stuck_calls_each_get_a_thread(make_loop: LoopFactory) -> None:
     loop = make_loop(gate, max_workers=100)
     loop.submit(messages(0, 50))
     loop.run_until(lambda: gate.entered == 50, "all 50 calls to be running")
-    assert loop.pool.size <= 100
+    assert loop.pool.threads <= 100
     gate.release()
     loop.run_until(lambda: len(loop.outcomes) == 50, "50 completions")
 
@@ -250,13 +250,40 @@ def test_stuck_calls_beyond_max_workers_wait_for_a_thread(make_loop: LoopFactory
     for _ in range(20):  # give the pool ticks in which it could (wrongly) grow further
         loop.tick()
     assert gate.peak == 10
-    assert loop.pool.size == 10
+    assert loop.pool.threads == 10
     assert loop.outcomes == {}
 
     gate.release()
     loop.run_until(lambda: len(loop.outcomes) == 50, "50 completions")
     assert gate.peak == 10
-    assert loop.pool.size == 10
+    assert loop.pool.threads == 10
+
+
+def test_stuck_calls_take_about_one_thread_each(make_loop: LoopFactory) -> None:
+    """One message per submit (as at low rates, one polled message at a time): 40 stuck calls
+    want 40 threads plus the runnable ones, not a multiple of that."""
+    gate = Gate()
+    loop = make_loop(gate, max_workers=300)
+    for offset in range(40):
+        loop.submit([message(offset)])
+    loop.run_until(lambda: gate.entered == 40, "40 stuck calls")
+    for _ in range(20):  # ticks in which the pool could (wrongly) grow further
+        loop.tick()
+    assert loop.pool.threads <= 40 + 2 + 8
+
+
+def test_no_calls_are_reported_waiting_once_the_stuck_ones_end(make_loop: LoopFactory) -> None:
+    """``waiting`` (exported as a gauge) counts demoted workers still in their call: after the
+    calls return, the workers park and the count goes back to zero."""
+    gate = Gate()
+    loop = make_loop(gate)
+    for offset in range(40):
+        loop.submit([message(offset)])
+    loop.run_until(lambda: gate.entered == 40, "40 stuck calls")
+    assert loop.pool.waiting > 0
+    gate.release()
+    loop.run_until(lambda: len(loop.outcomes) == 40, "40 completions")
+    loop.run_until(lambda: loop.pool.waiting == 0, "no calls to be waiting")
 
 
 def test_workers_freed_by_stuck_calls_are_reused(make_loop: LoopFactory) -> None:
@@ -264,19 +291,22 @@ def test_workers_freed_by_stuck_calls_are_reused(make_loop: LoopFactory) -> None
     call holds only itself: this is about threads, not about chunks."""
     gate = Gate()
     loop = make_loop(gate, max_workers=300)
-    sizes: list[int] = []
-    for wave in range(2):
-        offsets = range(wave * 40, wave * 40 + 40)
-        for offset in offsets:
+
+    def wave(start: int) -> int:
+        """40 calls stuck at once, then released; returns the threads it took to run them."""
+        for offset in range(start, start + 40):
             loop.submit([message(offset)])
-        loop.run_until(lambda: gate.entered == 40, f"wave {wave} to be running")
-        sizes.append(loop.pool.size)
+        loop.run_until(lambda: gate.entered == 40, f"the wave from {start} to be running")
+        size = loop.pool.threads
         gate.release()
-        loop.run_until(lambda: loop.completed(offsets), f"wave {wave} to complete")  # noqa: B023
+        loop.run_until(lambda: loop.completed(range(start, start + 40)), "the wave to complete")
         for _ in range(50):  # ticks in which the freed workers park
             loop.tick()
         gate.rearm()
-    assert sizes[1] <= sizes[0] + 2 + 4, f"threads after each wave of 40 stuck calls: {sizes}"
+        return size
+
+    sizes = [wave(start) for start in range(0, 160, 40)]
+    assert max(sizes) <= sizes[0] + 2 + 4, f"threads used by each wave of 40 stuck calls: {sizes}"
 
 
 def test_shutdown_returns_promptly_with_idle_and_parked_workers(make_loop: LoopFactory) -> None:
@@ -290,7 +320,7 @@ def test_shutdown_returns_promptly_with_idle_and_parked_workers(make_loop: LoopF
     loop.run_until(lambda: len(loop.outcomes) == 220, "220 completions")
     for _ in range(50):  # ticks in which the freed workers park
         loop.tick()
-    assert loop.pool.size > 2  # some workers were started for the stuck calls
+    assert loop.pool.threads > 2  # some workers were started for the stuck calls
     assert shut_down(loop.pool) < 1.0
 
 
