@@ -17,10 +17,10 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from queue import Empty, SimpleQueue
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from pipeline.config import RuntimeSettings
 from pipeline.errors import ConfigError
@@ -31,13 +31,13 @@ from pipeline.runtime.downstream import DownstreamLagMonitor
 from pipeline.runtime.errors import StageHalted
 from pipeline.runtime.gc_tuning import tune_for_streaming
 from pipeline.runtime.messages import (
-    RECEIVED_AT_HEADER,
     Emit,
     Produce,
     Write,
     received_at,
 )
 from pipeline.runtime.offsets import OffsetTracker
+from pipeline.runtime.output import Output
 from pipeline.runtime.partition import PartitionState, PartitionStatus, TopicPartitionKey, Work
 from pipeline.runtime.pauses import PauseBook
 from pipeline.runtime.pool import Failure, ProcessPool, WorkPool
@@ -87,21 +87,14 @@ class StageRuntime:
         self._wall_ms = wall_ms
         try:
             self._consumer = Consumer({**consumer_config, "on_commit": self._on_commit_result})
-            self._producer = Producer(
-                {
-                    **producer_config,
-                    "delivery.report.only.error": True,
-                    "on_delivery": self._delivery_failed,
-                }
+            self._output = Output(
+                producer_config, on_full=lambda: self._set_global_pause(PRODUCER_QUEUE, True)
             )
         except KafkaException as exc:  # librdkafka refuses the settings before connecting
             raise ConfigError(
                 f"the Kafka client settings were refused: {exc.args[0].str()} "
                 "(check kafka.client_config)"
             ) from exc
-        self._redeliver: list[Produce] = []
-        self._fatal: str | None = None
-        self._producer_capacity = int(producer_config.get("queue.buffering.max.messages", 100000))
         self._completions: SimpleQueue[Any] = SimpleQueue()
         retry = RetryPolicy(
             attempts=limits.retry_attempts,
@@ -125,7 +118,6 @@ class StageRuntime:
         self._parts: dict[TopicPartitionKey, PartitionState] = {}
         self._pauses: PauseBook[TopicPartitionKey] = PauseBook()
         self._paused: set[TopicPartitionKey] = set()
-        self._blocked: list[tuple[Work, Produce]] = []  # records the producer had no room for
         self._epochs = 0
         self._stop_requested = False
         self._stopping_since: float | None = None
@@ -139,7 +131,6 @@ class StageRuntime:
         # Read once per tick: per-message clock reads showed up in profiles.
         self._now = clock()
         self._now_ms = wall_ms()
-        self._produced: dict[str, int] = {}
         self._processing = metrics.processing_seconds.labels(spec.name)
         self._window_full: set[TopicPartitionKey] = set()
         self._cohorts = metrics.cohorts
@@ -279,10 +270,10 @@ class StageRuntime:
         self._take(messages)
         self._pool.adjust()
         self._handle_completions()
-        self._producer.poll(0)
-        if self._fatal is not None:
-            raise StageHalted(self._fatal)
-        self._retry_blocked()
+        self._output.serve()
+        if self._output.fatal is not None:
+            raise StageHalted(self._output.fatal)
+        self._output.retry_blocked(self._finish_current)
         self._update_pressure()
         self._apply_pauses()
         if now - self._last_commit >= self.limits.commit_interval_s:
@@ -305,7 +296,7 @@ class StageRuntime:
         ready = self._consumer.consume(num_messages=wanted, timeout=0)
         if ready:
             return ready
-        busy = room < self.limits.max_in_flight or self._blocked
+        busy = room < self.limits.max_in_flight or self._output.blocked
         first = self._consumer.poll(0.005 if busy else 0.1)
         if first is None:
             return []
@@ -316,7 +307,7 @@ class StageRuntime:
     def _finished(self) -> bool:
         if self._stopping_since is None:
             return False
-        if self._total_in_flight() == 0 and not self._blocked:
+        if self._total_in_flight() == 0 and not self._output.blocked:
             return True
         if self._clock() - self._stopping_since > self.limits.shutdown_grace_s:
             log.warning("runtime.shutdown_grace_expired", in_flight=self._total_in_flight())
@@ -482,10 +473,10 @@ class StageRuntime:
                 self._record_outcome(work, failed=False)
             emits: Any = outcome.emits
             if len(emits) == 1 and type(emits[0]) is Produce:  # the common case, kept cheap
-                if self._hand_over(work, emits[0]):
+                if self._output.hand_over(work, emits[0]):
                     self._finish(work, state)
                 else:
-                    self._block(work, emits[0])
+                    self._output.block(work, emits[0])
             else:
                 self._dispatch(work, emits)
 
@@ -545,57 +536,13 @@ class StageRuntime:
         self._emit(work, records)
 
     def _emit(self, work: Work, records: Sequence[Produce]) -> None:
-        """Hand records to the producer; the work is finished once all are handed over.
-
-        Acknowledgement is checked at commit time (flush, then commit), not per record: a
-        delivery callback per record cost more than consuming the record did.
-        """
+        """Hand records to the producer; the work is finished once all are handed over (their
+        acknowledgement is checked before each commit)."""
         for record in records:
-            if not self._hand_over(work, record):
-                self._block(work, record)
+            if not self._output.hand_over(work, record):
+                self._output.block(work, record)
         if work.pending == 0:
             self._finish_current(work)
-
-    def _block(self, work: Work, record: Produce) -> None:
-        """The producer queue is full: the record waits, in order, and holds its work open."""
-        work.pending += 1
-        self._blocked.append((work, record))
-
-    def _hand_over(self, work: Work | None, record: Produce) -> bool:
-        headers = record.headers
-        if work is not None and work.headers:
-            received = work.header(RECEIVED_AT_HEADER)
-            if received is not None and not any(n == RECEIVED_AT_HEADER for n, _ in headers):
-                headers = [*headers, (RECEIVED_AT_HEADER, received)]
-        try:
-            self._producer.produce(
-                record.topic,
-                value=record.value,
-                key=record.key,
-                headers=list(headers) if headers else None,  # librdkafka rejects tuples
-            )
-        except BufferError:
-            self._set_global_pause(PRODUCER_QUEUE, True)
-            return False
-        self._produced[record.topic] = self._produced.get(record.topic, 0) + 1
-        return True
-
-    def _delivery_failed(self, error: KafkaError, msg: Message) -> None:
-        """Only failures are reported (delivery.report.only.error). librdkafka has already
-        retried for delivery.timeout.ms; a retriable failure is produced again, any other stops
-        the stage before the offsets covering it can be committed."""
-        if not error.retriable() and error.code() != KafkaError._MSG_TIMED_OUT:
-            self._fatal = f"delivery to {msg.topic()} failed: {error}"
-            return
-        log.warning("runtime.delivery_failed", topic=msg.topic(), error=str(error))
-        record = Produce(
-            topic=cast(str, msg.topic()),
-            value=msg.value(),
-            key=msg.key(),
-            headers=cast(list[tuple[str, bytes]] | None, msg.headers()) or (),
-        )
-        if not self._hand_over(None, record):
-            self._redeliver.append(record)
 
     def _finish_current(self, work: Work) -> None:
         state = self._parts.get((work.topic, work.partition))
@@ -635,20 +582,6 @@ class StageRuntime:
                 f"[{work.partition}] failed (limit {limit:.0%}): check the configuration"
             )
 
-    def _retry_blocked(self) -> None:
-        while self._redeliver and self._hand_over(None, self._redeliver[0]):
-            self._redeliver.pop(0)
-        if not self._blocked:
-            return
-        blocked, self._blocked = self._blocked, []
-        for index, (work, record) in enumerate(blocked):
-            if not self._hand_over(work, record):
-                self._blocked.extend(blocked[index:])  # still full: keep the order, try later
-                return
-            work.pending -= 1
-            if work.pending == 0:
-                self._finish_current(work)
-
     # ----- pressure and pauses --------------------------------------------------------------
 
     def _total_in_flight(self) -> int:
@@ -660,11 +593,11 @@ class StageRuntime:
             self._set_global_pause(IN_FLIGHT_CAP, True)
         elif total <= self.limits.max_in_flight * self.limits.resume_below:
             self._set_global_pause(IN_FLIGHT_CAP, False)
-        queued = len(self._producer)
-        high = self._producer_capacity * self.limits.producer_queue_high
+        queued = self._output.queued
+        high = self._output.capacity * self.limits.producer_queue_high
         if queued >= high:
             self._set_global_pause(PRODUCER_QUEUE, True)
-        elif queued < high / 2 and not self._blocked:
+        elif queued < high / 2 and not self._output.blocked:
             self._set_global_pause(PRODUCER_QUEUE, False)
         if self._sink is not None:
             self._set_global_pause(SINK_UNAVAILABLE, self._sink.unavailable)
@@ -743,11 +676,8 @@ class StageRuntime:
         """
         if not offsets:
             return
-        if flush_timeout is not None:
-            remaining = self._producer.flush(flush_timeout)
-            if remaining or self._redeliver or self._fatal is not None:
-                log.warning("runtime.commit_deferred", unacknowledged=remaining)
-                return
+        if flush_timeout is not None and not self._output.acknowledged(flush_timeout):
+            return
         try:
             if self._commit_to is not None:
                 self._commit_to(offsets)
@@ -815,8 +745,8 @@ class StageRuntime:
         deadline = self._clock() + self.limits.revoke_grace_s
         while self._clock() < deadline and any(self._parts[k].tracker.in_flight for k in keys):
             self._handle_completions()
-            self._producer.poll(0.01)
-            self._retry_blocked()
+            self._output.serve(0.01)
+            self._output.retry_blocked(self._finish_current)
         self._handle_completions()
         self._commit(
             self._commit_positions(keys),
@@ -856,9 +786,9 @@ class StageRuntime:
     # ----- observation ----------------------------------------------------------------------
 
     def _observe(self) -> None:
-        for topic, count in self._produced.items():
+        for topic, count in self._output.produced.items():
             self.metrics.produced.labels(self.spec.name, topic).inc(count)
-        self._produced.clear()
+        self._output.produced.clear()
         self.metrics.in_flight.labels(self.spec.name).set(self._total_in_flight())
         self.metrics.paused_partitions.labels(self.spec.name).set(len(self._paused))
         self.metrics.waiting_calls.labels(self.spec.name).set(self._pool.waiting)
