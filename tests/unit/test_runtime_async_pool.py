@@ -25,6 +25,7 @@ from pipeline.runtime.messages import InputMessage, Processed, Write
 from pipeline.runtime.pool import Completion, Failure, Outcome
 from pipeline.runtime.retry import RetryPolicy
 from pipeline.runtime.stage import AsyncProcessFn, StageSpec, is_async
+from tests.support.pools import leftovers, shut_down
 
 FAST_RETRY = RetryPolicy(initial_backoff_s=0.001, max_backoff_s=0.01)
 DEADLINE_S = 3.0
@@ -76,24 +77,7 @@ class Completions:
             self.times_completed[task.offset] += 1
 
     def leftovers(self) -> list[Completion]:
-        """Completions not collected (after shutdown: ones nobody expected)."""
-        left: list[Completion] = []
-        try:
-            while True:
-                left.append(self._queue.get_nowait())
-        except Empty:
-            return left
-
-
-def shut_down(pool: AsyncPool) -> float:
-    """Shut down and wait, in a helper thread so a hang fails the test instead of the suite;
-    returns how long it took."""
-    started = time.monotonic()
-    closer = threading.Thread(target=pool.shutdown, args=(True,), daemon=True)
-    closer.start()
-    closer.join(DEADLINE_S)
-    assert not closer.is_alive(), f"shutdown(wait=True) still waiting after {DEADLINE_S}s"
-    return time.monotonic() - started
+        return leftovers(self._queue)
 
 
 PoolFactory = Callable[..., tuple[AsyncPool, Completions]]

@@ -21,6 +21,7 @@ from pipeline.runtime.pool import Completion, Failure, Outcome
 from pipeline.runtime.retry import RetryPolicy
 from pipeline.runtime.stage import SyncProcessFn
 from pipeline.runtime.thread_pool import ThreadPool
+from tests.support.pools import leftovers, shut_down
 
 FAST_RETRY = RetryPolicy(attempts=3, max_seconds=5.0, initial_backoff_s=0.001, max_backoff_s=0.002)
 DEADLINE_S = 2.0
@@ -115,24 +116,7 @@ class Loop:
         return all(offset in self.outcomes for offset in offsets)
 
     def leftovers(self) -> list[Completion]:
-        """Completions the loop has not collected (after shutdown: ones nobody expected)."""
-        left: list[Completion] = []
-        try:
-            while True:
-                left.append(self._completions.get_nowait())
-        except Empty:
-            return left
-
-
-def shut_down(pool: ThreadPool) -> float:
-    """Shut down and wait, in a helper thread so a hang fails the test instead of the suite;
-    returns how long it took."""
-    started = time.monotonic()
-    closer = threading.Thread(target=pool.shutdown, args=(True,), daemon=True)
-    closer.start()
-    closer.join(DEADLINE_S)
-    assert not closer.is_alive(), f"shutdown(wait=True) still waiting after {DEADLINE_S}s"
-    return time.monotonic() - started
+        return leftovers(self._completions)
 
 
 class LoopFactory(Protocol):
