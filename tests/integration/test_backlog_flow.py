@@ -259,14 +259,19 @@ def test_after_an_outage_fresh_events_overtake_the_backlog_and_nothing_is_lost(
         old = produce(kafka_bootstrap, topics.input, numbered("sleep:0.01", "b", 600, [0, 1]))
         let_age(1.0)
         with TopicReader(kafka_bootstrap, topics.output) as reader, capture_logs() as logs:
-            fresh_producer = SteadyProducer(
-                kafka_bootstrap, topics.input, numbered("fresh", "f", 50, [0, 1]), rate_per_s=25
-            )
             with (
                 StageThread(scripted_spec(settings, group), settings) as live,
                 DrainThread(settings, group) as drain,
             ):
-                fresh = fresh_producer.join()
+                # Fresh events start once the live stage has jumped past the backlog on both
+                # partitions: those are the ones that must not wait for it.
+                wait_for(
+                    lambda: live.metric("pipeline_backlog_sliced_ranges_total") >= 2,
+                    "the live stage to slice the backlog off both partitions",
+                )
+                fresh = SteadyProducer(
+                    kafka_bootstrap, topics.input, numbered("fresh", "f", 50, [0, 1]), rate_per_s=25
+                ).join()
                 reader.wait_for_ids([s.id for s in old + fresh], timeout_s=90)
                 wait_for(lambda: not read_ledger(settings), "every range tombstoned", 30)
                 sliced = live.metric("pipeline_backlog_sliced_ranges_total")
