@@ -1,9 +1,10 @@
-"""Where process functions run: threads (thread_pool.py), or a pool of processes for CPU work.
+"""Where process functions run: worker threads (thread_pool.py), an event loop for coroutine
+functions (async_pool.py), or worker processes for CPU work (here).
 
 Tasks are the messages themselves (the loop's subclass carrying its bookkeeping); a completion
 is ``(task, outcome)``.
 
-Both report to one completion queue that only the consumer loop reads, so all offset and pause
+All report to one completion queue that only the consumer loop reads, so all offset and pause
 bookkeeping stays on the loop's thread without locks.
 """
 
