@@ -36,9 +36,9 @@ Outcome = Processed | Failure
 
 def run_one(fn: SyncProcessFn, retry: RetryPolicy, msg: InputMessage) -> Outcome:
     try:
-        return fn(msg)
-    except Exception as exc:
-        return recover_one(fn, retry, msg, exc)
+        return retry.call(fn, msg)
+    except FailedAfterRetries as failed:
+        return failure_of(failed)
 
 
 def recover_one(
