@@ -7,7 +7,18 @@ import sys
 import typer
 from rich.console import Console
 
-from pipeline.cli import artifacts, backlog, browse, dev, generate, kafka, replay, run, topics
+from pipeline.cli import (
+    artifacts,
+    backlog,
+    browse,
+    dev,
+    generate,
+    kafka,
+    replay,
+    run,
+    status,
+    topics,
+)
 from pipeline.cli.common import ConfigOption, init_settings
 from pipeline.errors import UserError
 
@@ -28,6 +39,7 @@ app.command("dev")(dev.dev)
 app.command("generate")(generate.generate)
 app.command("replay")(replay.replay)
 app.command("backlog")(backlog.backlog)
+app.command("status")(status.status)
 
 
 @app.callback()

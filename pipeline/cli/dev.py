@@ -43,12 +43,19 @@ def dev(
     logs_dir: Annotated[
         Path, typer.Option(file_okay=False, help="Where the stages (and dev) write their logs.")
     ] = Path(".pipeline/logs"),
+    status_port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="Port of the status web page on 127.0.0.1; 0 = any free one."
+        ),
+    ] = 8090,
     stop_timeout: Annotated[
         float | None,
         typer.Option(min=0, help="Seconds the stages get after SIGTERM (default: grace + 10)."),
     ] = None,
 ) -> None:
-    """Broker, topics, demo artifacts, the three stages and a load generator, with a live table.
+    """Broker, topics, demo artifacts, the three stages and a load generator, with a live table
+    and a status web page (cohort waterfall, rates, lag, pauses, backlog) at the printed URL.
 
     Ctrl-C (or SIGTERM) stops the generator, then the stages; the broker keeps running.
     Exits 1 when a stage died or exited non-zero, or an event was not acknowledged.
@@ -64,6 +71,7 @@ def dev(
         seed=seed,
         duration_s=duration,
         logs_dir=logs_dir,
+        status_port=status_port,
         stop_timeout_s=(
             stop_timeout if stop_timeout is not None else settings.runtime.shutdown_grace_s + 10
         ),

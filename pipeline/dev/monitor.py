@@ -54,6 +54,8 @@ class Monitor:
         self.died: dict[str, int] = {}
         """Stages that exited while running, with their exit codes."""
         self._load_records: tuple[float, int] | None = None
+        self.rows: list[StageRow] = []
+        """The rows of the last ``stage_rows`` call (the status page shows them too)."""
 
     def stage_rows(self) -> list[StageRow]:
         rows = []
@@ -69,6 +71,7 @@ class Monitor:
             if sample is not None:
                 window.add(sample)
             rows.append(stage_row(stage.name, code, sample is not None, window))
+        self.rows = rows
         return rows
 
     def load_rate(self, stats: SendStats) -> float | None:

@@ -14,6 +14,7 @@ from pipeline.dev.quantiles import Buckets
 CONSUMED = "pipeline_consumed_messages"
 IN_FLIGHT = "pipeline_in_flight_messages"
 PAUSED = "pipeline_paused_partitions"
+PAUSES = "pipeline_pauses"
 LAG = "pipeline_consumer_lag_messages"
 PROCESSING = "pipeline_processing_seconds"
 END_TO_END = "pipeline_end_to_end_seconds"
@@ -32,15 +33,20 @@ class StageSample:
     processing: Buckets = ()
     end_to_end: dict[str, Buckets] = field(default_factory=dict)
     """By receive cohort, so cohorts that come and go do not look like counter resets."""
+    pauses: dict[str, float] = field(default_factory=dict)
+    """Pauses raised since the stage started, by reason."""
 
 
 def parse_metrics(text: str, at: float) -> StageSample:
     sums: dict[str, float] = defaultdict(float)
     histograms: dict[str, dict[str, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
+    pauses: dict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in (CONSUMED + "_total", IN_FLIGHT, PAUSED, LAG):
                 sums[family.name] += sample.value
+            elif sample.name == PAUSES + "_total":
+                pauses[sample.labels.get("reason", "")] += sample.value
             elif sample.name in (PROCESSING + "_bucket", END_TO_END + "_bucket"):
                 series = sample.labels.get("cohort", "")
                 le = float(sample.labels["le"])
@@ -53,6 +59,7 @@ def parse_metrics(text: str, at: float) -> StageSample:
         lag=sums[LAG],
         processing=_buckets(histograms[PROCESSING].get("", {})),
         end_to_end={c: _buckets(b) for c, b in histograms[END_TO_END].items()},
+        pauses=dict(pauses),
     )
 
 

@@ -21,6 +21,7 @@ from pipeline.adapters.kafka.codec import make_codec
 from pipeline.config import Settings
 from pipeline.dev.load import LoadThread
 from pipeline.dev.monitor import Monitor, StoreReader
+from pipeline.dev.page import status_page
 from pipeline.dev.processes import StageProcess, start_stage, stop_stages
 from pipeline.dev.stored import StoreCounts
 from pipeline.dev.view import render
@@ -43,6 +44,8 @@ class DevOptions:
     refresh_s: float = 1.0
     stop_timeout_s: float = 30.0
     """How long the stages get after SIGTERM before SIGKILL."""
+    status_port: int = 8090
+    """The status web page's port on 127.0.0.1 (0: any free one)."""
 
 
 @dataclass
@@ -94,7 +97,10 @@ def run_stages(
             load.start()
         with httpx.Client(timeout=0.5) as http:
             monitor = Monitor(stages, http)
-            _watch(monitor, reader, load, options, bootstrap, stop, console, clock)
+            page = status_page(settings, bootstrap, lambda: monitor.rows, options.status_port)
+            with page as url:
+                console.print(f"[green]✓[/] status page at [bold]{url}[/]")
+                _watch(monitor, reader, load, options, bootstrap, stop, console, clock)
             outcome.died = dict(monitor.died)
     finally:
         with console.status("Stopping: generator, then the stages..."):

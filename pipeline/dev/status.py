@@ -22,6 +22,8 @@ class StageRow:
     p50_s: float | None = None
     p99_s: float | None = None
     """End-to-end latency (edge receive to this stage done) of what finished in the window."""
+    pauses: dict[str, float] | None = None
+    """Pauses raised since the stage started, by reason."""
 
 
 class SampleWindow:
@@ -76,4 +78,5 @@ def stage_row(name: str, exit_code: int | None, answered: bool, window: SampleWi
         lag=latest.lag,
         p50_s=p50,
         p99_s=p99,
+        pauses=latest.pauses,
     )

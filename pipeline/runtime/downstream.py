@@ -6,6 +6,7 @@ Runs on its own thread with its own admin client, so slow admin calls never bloc
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -15,12 +16,31 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 log = structlog.get_logger()
 
 
-def group_lag(admin: AdminClient, group: str, topic: str, timeout: float = 10.0) -> int:
-    """Messages in ``topic`` not yet committed by ``group`` (uncommitted partitions count whole)."""
+@dataclass(frozen=True)
+class GroupOffsets:
+    """Where a group stands on a topic, per partition; a partition the group never committed
+    counts from its low watermark (all of it is still to do)."""
+
+    committed: dict[int, int]
+    high: dict[int, int]
+
+    @property
+    def lag(self) -> int:
+        return sum(max(0, high - self.committed.get(p, 0)) for p, high in self.high.items())
+
+    @property
+    def done(self) -> int:
+        """Committed offsets summed over partitions: its increase is the group's throughput."""
+        return sum(self.committed.values())
+
+
+def group_offsets(
+    admin: AdminClient, group: str, topic: str, timeout: float = 10.0
+) -> GroupOffsets:
     metadata = admin.list_topics(topic, timeout=timeout)
     partitions = metadata.topics[topic].partitions
     if not partitions:
-        return 0
+        return GroupOffsets({}, {})
     latest = admin.list_offsets(
         {TopicPartition(topic, p): OffsetSpec.latest() for p in partitions},
         request_timeout=timeout,
@@ -46,7 +66,12 @@ def group_lag(admin: AdminClient, group: str, topic: str, timeout: float = 10.0)
         else {}
     )
     low = {tp.partition: future.result().offset for tp, future in earliest.items()}
-    return sum(max(0, high[p] - committed.get(p, low.get(p, 0))) for p in partitions)
+    return GroupOffsets({p: committed.get(p, low.get(p, 0)) for p in partitions}, high)
+
+
+def group_lag(admin: AdminClient, group: str, topic: str, timeout: float = 10.0) -> int:
+    """Messages in ``topic`` not yet committed by ``group`` (uncommitted partitions count whole)."""
+    return group_offsets(admin, group, topic, timeout).lag
 
 
 class DownstreamLagMonitor:

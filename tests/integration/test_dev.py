@@ -62,7 +62,11 @@ def test_dev_stores_events_and_stops_every_stage(
     marker = f"PIPELINE_KAFKA__TOPIC_PREFIX={prefix}"
     try:
         result = subprocess.run(
-            [*CLI, "dev", "--duration", "25", "--rate", "50", "--stop-timeout", "20"],
+            [
+                *CLI,
+                *("dev", "--duration", "25", "--rate", "50"),
+                *("--stop-timeout", "20", "--status-port", "0"),
+            ],
             env=env,
             cwd=tmp_path,
             capture_output=True,
@@ -75,6 +79,7 @@ def test_dev_stores_events_and_stops_every_stage(
     assert result.returncode == 0, result.stdout + result.stderr
     assert leftovers == []
     assert "stopped cleanly" in result.stdout
+    assert "status page at http://127.0.0.1:" in result.stdout
     assert {p.name for p in (tmp_path / ".pipeline" / "logs").iterdir()} >= {
         "normalize.log",
         "symbolicate.log",

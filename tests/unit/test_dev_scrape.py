@@ -18,6 +18,8 @@ def exported() -> str:
     metrics.consumed.labels("normalize", "1").inc(12)
     metrics.in_flight.labels("normalize").set(7)
     metrics.paused_partitions.labels("normalize").set(1)
+    metrics.pauses.labels("normalize", "window_full").inc(3)
+    metrics.pauses.labels("normalize", "downstream_lag").inc()
     metrics.lag.labels("normalize", "events.raw", "0").set(100)
     metrics.lag.labels("normalize", "events.raw", "1").set(23)
     for value in (0.02, 0.02, 0.2):
@@ -31,6 +33,7 @@ def test_counters_and_gauges_are_summed_over_labels() -> None:
     sample = parse_metrics(exported(), at=5.0)
     assert sample.at == 5.0
     assert (sample.consumed, sample.in_flight, sample.paused, sample.lag) == (42, 7, 1, 123)
+    assert sample.pauses == {"window_full": 3, "downstream_lag": 1}
 
 
 def test_histograms_keep_their_buckets_per_cohort() -> None:
