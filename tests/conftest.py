@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.support.kafka", "tests.support.postgres"]
+pytest_plugins = ["tests.support.kafka", "tests.support.postgres", "tests.support.browser"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,0 +1,145 @@
+"""`pipeline status` against a running pipeline, seen in a real headless Chromium: the page
+shows the stages, and with the store stopped the events waiting for it show there."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from pipeline.adapters.kafka.codec import make_codec
+from pipeline.stages.outcomes import wall_ms
+from pipeline.stages.registry import resolve_stage
+from tests.support.browser import wait_in_page
+from tests.support.pipeline import (
+    new_event_id,
+    pipeline_settings,
+    produce,
+    raw_event,
+    running,
+    wait_until_done,
+)
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 40
+PAGE_TIMEOUT_S = 20.0
+
+
+@contextmanager
+def status_server(bootstrap: str, prefix: str) -> Iterator[str]:
+    """`pipeline status --port 0` as a deployment runs it; yields the URL it prints."""
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CONFIG"}
+    env |= {"PIPELINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "PIPELINE_KAFKA__TOPIC_PREFIX": prefix}
+    command = [sys.executable, "-m", "pipeline", "status", "--port", "0", "--interval", "0.5"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    try:
+        yield _printed_url(proc, timeout_s=20.0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _printed_url(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    assert proc.stdout is not None
+    output = b""
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0 and proc.poll() is None:
+            if selector.select(left):
+                output += os.read(proc.stdout.fileno(), 4096)
+                if match := re.search(rb"http://\S+/", output):
+                    return match.group().decode()
+    raise AssertionError(f"`pipeline status` printed no URL in {timeout_s}s: {output.decode()}")
+
+
+STAGE_TABLE_JS = """
+return Array.from(document.querySelectorAll("#stages tbody tr"), (tr) => ({
+  stage: tr.dataset.stage,
+  healthy: tr.dataset.healthy === "true",
+  cells: Array.from(tr.cells, (td) => td.textContent),
+}));
+"""
+
+
+def stage_table(driver: WebDriver) -> dict[str, dict[str, Any]]:
+    """The stages table as the page shows it now, read in one go (it is redrawn every poll)."""
+    rows: list[dict[str, Any]] = driver.execute_script(STAGE_TABLE_JS)
+    return {row["stage"]: row for row in rows}
+
+
+def lag_column(driver: WebDriver) -> dict[str, int | None]:
+    """The lag per stage as numbers (None where the page shows "-")."""
+    lag = {}
+    for stage, row in stage_table(driver).items():
+        text = row["cells"][5].replace(",", "")
+        lag[stage] = int(text) if text.isdigit() else None
+    return lag
+
+
+def test_page_shows_the_stages_and_what_waits_for_the_stopped_store(
+    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path, browser: WebDriver
+) -> None:
+    settings = pipeline_settings(kafka_bootstrap, prefix, tmp_path)
+    codec = make_codec(settings.kafka)
+    raw_topic = settings.kafka.topic("events.raw")
+    received = wall_ms()
+    produce(
+        kafka_bootstrap,
+        (
+            raw_event(
+                codec,
+                raw_topic,
+                event_id=new_event_id(),
+                project_id=7,
+                payload=json.dumps({"message": f"job {n} failed"}).encode(),
+                received_at_ms=received,
+            )
+            for n in range(EVENTS)
+        ),
+    )
+    normalize = resolve_stage("normalize", settings)
+    symbolicate = resolve_stage("symbolicate", settings)
+    # The store is stopped on purpose: whatever symbolicate forwards waits for it.
+    with running((normalize, settings), (symbolicate, settings)):
+        wait_until_done(admin, kafka_bootstrap, symbolicate)
+        with status_server(kafka_bootstrap, prefix) as url:
+            browser.get(url)
+            wait_in_page(
+                browser,
+                lambda d: set(stage_table(d)) == {"normalize", "symbolicate", "store"},
+                "a row per stage",
+                PAGE_TIMEOUT_S,
+            )
+            wait_in_page(
+                browser,
+                lambda d: lag_column(d) == {"normalize": 0, "symbolicate": 0, "store": EVENTS},
+                f"the {EVENTS} events waiting for the store as its lag",
+                PAGE_TIMEOUT_S,
+            )
+            wait_in_page(
+                browser,
+                lambda d: not stage_table(d)["store"]["healthy"],
+                "the store as not committing",
+                PAGE_TIMEOUT_S,
+            )
+            assert browser.find_element(By.ID, "connection").get_attribute("data-state") == "ok"
