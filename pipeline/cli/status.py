@@ -12,10 +12,9 @@ from pipeline.adapters.kafka.client_config import base_client_config, resolve_bo
 from pipeline.backlog.status import open_ranges
 from pipeline.cli.common import settings_from
 from pipeline.cli.interrupt import stop_on_signals
-from pipeline.status_web.app import create_app
-from pipeline.status_web.collector import StatusCollector, StatusSources
+from pipeline.status_web.collector import StatusSources
 from pipeline.status_web.progress import GroupProgress
-from pipeline.status_web.server import WebServer
+from pipeline.status_web.server import serving
 
 
 def status(
@@ -42,14 +41,7 @@ def status(
         backlog=lambda: open_ranges(settings, timeout),
         title=f"pipeline · Kafka {bootstrap}",
     )
-    collector = StatusCollector(sources, interval)
-    server = WebServer(create_app(collector.latest), host, port)
-    collector.start()
-    server.start()
-    Console().print(f"Status page at [bold]{server.url}[/] (Ctrl-C stops)")
-    try:
+    with serving(sources, host, port, interval) as url:
+        Console().print(f"Status page at [bold]{url}[/] (Ctrl-C stops)")
         with stop_on_signals(threading.Event()) as stop:
             stop.wait()
-    finally:
-        server.stop()
-        collector.stop()

@@ -9,9 +9,8 @@ from contextlib import contextmanager
 from pipeline.backlog.status import open_ranges
 from pipeline.config import Settings
 from pipeline.dev.status import StageRow
-from pipeline.status_web.app import create_app
-from pipeline.status_web.collector import StatusCollector, StatusSources
-from pipeline.status_web.server import WebServer
+from pipeline.status_web.collector import StatusSources
+from pipeline.status_web.server import serving
 
 BROKER_TIMEOUT_S = 5.0
 
@@ -31,12 +30,5 @@ def status_page(
         backlog=lambda: open_ranges(on_broker, BROKER_TIMEOUT_S),
         title=f"pipeline dev · Kafka {bootstrap}",
     )
-    collector = StatusCollector(sources)
-    server = WebServer(create_app(collector.latest), "127.0.0.1", port)
-    collector.start()
-    try:
-        server.start()
-        yield server.url
-    finally:
-        server.stop()
-        collector.stop()
+    with serving(sources, "127.0.0.1", port, interval_s=2.0) as url:
+        yield url

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -28,8 +29,13 @@ HEADERS = {
 }
 
 
-def create_app(document: Callable[[], dict[str, Any]]) -> Starlette:
-    """``document``: the latest `/api/status` JSON (StatusCollector.latest)."""
+def create_app(
+    document: Callable[[], dict[str, Any]],
+    ready: Callable[[], tuple[bool, str]],
+    registry: CollectorRegistry,
+) -> Starlette:
+    """``document``: the latest `/api/status` JSON, ``ready`` the readiness check (both from
+    StatusCollector); /healthz, /readyz and /metrics as on every stage's health port."""
 
     def asset(name: str, media_type: str) -> Callable[[Request], Response]:
         body = (STATIC / name).read_bytes()
@@ -43,8 +49,20 @@ def create_app(document: Callable[[], dict[str, Any]]) -> Starlette:
         return JSONResponse(document(), headers=HEADERS)
 
     def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok\n")
+        return PlainTextResponse("ok: serving\n")
+
+    def readyz(_: Request) -> Response:
+        ok, detail = ready()
+        return PlainTextResponse(f"{'ok' if ok else 'not ok'}: {detail}\n", 200 if ok else 503)
+
+    def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route(path, asset(name, media)) for path, (name, media) in ASSETS.items()]
-    routes += [Route("/api/status", status), Route("/healthz", healthz)]
+    routes += [
+        Route("/api/status", status),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
     return Starlette(routes=routes)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
+from prometheus_client import CollectorRegistry, Counter
 
 from pipeline.backlog.status import RangeStatus
 from pipeline.dev.status import StageRow
@@ -35,10 +36,17 @@ class StatusCollector:
     def __init__(
         self,
         sources: StatusSources,
+        registry: CollectorRegistry,
         interval_s: float = 2.0,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self._sources = sources
+        self._failures = Counter(
+            "pipeline_status_source_failures",
+            "Rounds in which a status page source (stages, backlog, cohorts) could not be read.",
+            ["source"],
+            registry=registry,
+        )
         self._interval_s = interval_s
         self._clock_ms = clock_ms
         self._latest: dict[str, Any] = status_document(clock_ms(), None, None, None, {})
@@ -48,6 +56,13 @@ class StatusCollector:
     def latest(self) -> dict[str, Any]:
         return self._latest
 
+    def ready(self) -> tuple[bool, str]:
+        """Ready once a round read every source (a deployment's readiness probe)."""
+        errors: dict[str, str] = self._latest["errors"]
+        if self._latest["stages"] is None and not errors:
+            return False, "no round read yet"
+        return not errors, "; ".join(f"{k}: {v}" for k, v in errors.items()) or "sources read"
+
     def refresh(self) -> dict[str, Any]:
         """One round over the sources; a failing one is reported in ``errors``, not raised."""
         errors: dict[str, str] = {}
@@ -55,6 +70,8 @@ class StatusCollector:
         stages = _read("stages", sources.stages, errors)
         backlog = _read("backlog", sources.backlog, errors)
         cohorts = _read("cohorts", sources.cohorts, errors)
+        for source in errors:
+            self._failures.labels(source).inc()
         self._latest = status_document(
             self._clock_ms(), stages, backlog, cohorts, errors, sources.title
         )

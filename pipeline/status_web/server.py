@@ -7,11 +7,16 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from pipeline.errors import UserError
+from pipeline.status_web.app import create_app
+from pipeline.status_web.collector import StatusCollector, StatusSources
 
 
 class WebServer:
@@ -54,3 +59,18 @@ class WebServer:
 
     def _serve(self) -> None:
         asyncio.run(self._server.serve(sockets=[self._socket]))
+
+
+@contextmanager
+def serving(sources: StatusSources, host: str, port: int, interval_s: float) -> Iterator[str]:
+    """The status page over ``sources`` while the block runs; yields its URL."""
+    registry = CollectorRegistry()
+    collector = StatusCollector(sources, registry, interval_s)
+    server = WebServer(create_app(collector.latest, collector.ready, registry), host, port)
+    collector.start()
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+        collector.stop()

@@ -583,3 +583,14 @@ def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
     allowed = {line[1:] for line in lines if line.startswith("!")}
     for stage in dockerfile()[1]:
         assert set(copies(stage)) <= allowed, "the build context lacks a copied path"
+
+
+def test_the_status_page_runs_behind_a_service(docs: list[Manifest]) -> None:
+    deployment = of_kind(docs, "Deployment")["pipeline-status"]
+    container = main_container(deployment)
+    assert container["args"][0] == "status"
+    assert container["args"][container["args"].index("--host") + 1] == "0.0.0.0"
+    service = of_kind(docs, "Service")["pipeline-status"]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    named = {p["name"] for p in container["ports"]}
+    assert all(p["targetPort"] in named for p in service["spec"]["ports"])
