@@ -70,12 +70,21 @@ class StatusCollector:
         stages = _read("stages", sources.stages, errors)
         backlog = _read("backlog", sources.backlog, errors)
         cohorts = _read("cohorts", sources.cohorts, errors)
-        for source in errors:
-            self._failures.labels(source).inc()
+        self._count_failures(errors)
         self._latest = status_document(
             self._clock_ms(), stages, backlog, cohorts, errors, sources.title
         )
         return self._latest
+
+    def _count_failures(self, errors: dict[str, str]) -> None:
+        """Counted every round, logged only when a source starts failing or recovers."""
+        before: dict[str, str] = self._latest["errors"]
+        for source, error in errors.items():
+            self._failures.labels(source).inc()
+            if source not in before:
+                log.warning("status.source_failed", source=source, error=error)
+        for source in before.keys() - errors.keys():
+            log.info("status.source_recovered", source=source)
 
     def start(self) -> None:
         self._thread.start()
@@ -95,6 +104,5 @@ def _read(name: str, source: Callable[[], T], errors: dict[str, str]) -> T | Non
     try:
         return source()
     except Exception as exc:  # a status page shows a failing source; it does not die of it
-        log.warning("status.source_failed", source=name, error=str(exc))
         errors[name] = f"{type(exc).__name__}: {exc}"
         return None
