@@ -52,7 +52,7 @@ function drawWaterfall(snapshot) {
   svg.replaceChildren();
   const cohorts = snapshot ? [...snapshot.cohorts].sort((a, b) => b.start_ms - a.start_ms) : [];
   empty.hidden = cohorts.length > 0;
-  svg.style.display = cohorts.length ? "" : "none";
+  document.getElementById("waterfall-box").hidden = cohorts.length === 0;
   document.getElementById("cohort-width").textContent = snapshot ? `${snapshot.width_s / 60} min wide` : "";
   if (!cohorts.length) return;
   const stages = snapshot.stages;
