@@ -1,5 +1,6 @@
 """`pipeline status` against a running pipeline, seen in a real headless Chromium: the page
-shows the stages, and with the store stopped the events waiting for it show there."""
+shows the stages, and with the store stopped the events waiting for it show there. And the page
+`pipeline dev` serves: the terminal view's rows plus the backlog ledger from the broker."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from confluent_kafka.admin import AdminClient
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from pipeline.adapters.kafka.codec import make_codec
+from pipeline.dev.page import status_page
+from pipeline.dev.status import StageRow
 from pipeline.stages.outcomes import wall_ms
 from pipeline.stages.registry import resolve_stage
 from tests.support.browser import wait_in_page
@@ -31,6 +35,7 @@ from tests.support.pipeline import (
     produce,
     raw_event,
     running,
+    wait_for,
     wait_until_done,
 )
 
@@ -143,3 +148,31 @@ def test_page_shows_the_stages_and_what_waits_for_the_stopped_store(
                 PAGE_TIMEOUT_S,
             )
             assert browser.find_element(By.ID, "connection").get_attribute("data-state") == "ok"
+
+
+def test_dev_page_serves_the_terminal_rows_and_the_ledger(
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
+) -> None:
+    settings = pipeline_settings(kafka_bootstrap, prefix, tmp_path)
+    rows = [StageRow("normalize", "running", True, consumed_per_s=12.5, pauses={"window_full": 2})]
+    documents: list[dict[str, Any]] = []
+
+    def read(url: str) -> bool:
+        documents.append(httpx.get(f"{url}api/status", timeout=5).json())
+        return documents[-1]["backlog"] is not None
+
+    with status_page(settings, kafka_bootstrap, lambda: rows, port=0) as url:
+        wait_for(lambda: read(url), "the ledger read from the broker", interval_s=0.3)
+    document = documents[-1]
+    assert document["errors"] == {}
+    assert document["backlog"] == []
+    assert document["stages"] == [
+        {
+            **dict.fromkeys(["in_flight", "paused", "lag", "p50_s", "p99_s"]),
+            "name": "normalize",
+            "state": "running",
+            "healthy": True,
+            "consumed_per_s": 12.5,
+            "pauses": {"window_full": 2},
+        }
+    ]
