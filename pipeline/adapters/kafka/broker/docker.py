@@ -90,6 +90,8 @@ class DockerBroker:
         """Start the container and wait until the broker answers with our cluster id."""
         testcontainers_config.ryuk_disabled = True
         try:
+            # Looked up first: for a missing image the engine would try a registry instead.
+            self._container.get_docker_client().client.images.get(self._image)
             self._container.start()
         except ImageNotFound as exc:
             raise UserError(

@@ -40,6 +40,7 @@ def build_image(
             buildargs=dict(build_args or {}),
             network_mode="host",
             rm=True,
+            forcerm=True,
         )
     except BuildError as exc:
         steps = [
