@@ -54,7 +54,7 @@ def test_up_runs_the_broker_image_in_docker_and_down_removes_it(
     bootstrap, container_id = str(recorded["bootstrap"]), str(recorded["container_id"])
     container = docker_client.containers.get(container_id)
     assert container.status == "running"
-    assert kafka_image in container.image.tags
+    assert container.image is not None and kafka_image in container.image.tags
 
     status = run_kafka_cli(env, tmp_path, "status")
     assert status.returncode == 0, status.stdout + status.stderr
