@@ -22,6 +22,7 @@ from pipeline.adapters.kafka.broker.docker import LABEL, broker_image
 from pipeline.adapters.kafka.broker.image import build_image, build_kafka_image
 from pipeline.adapters.kafka.broker.jars import download_libs
 from pipeline.config import PROJECT_ROOT
+from tests.support.ci import unavailable
 
 BASE_IMAGE = os.environ.get("PIPELINE_BASE_IMAGE", "pipeline-base:bookworm-1")
 PIPELINE_IMAGE = "pipeline:docker-test"
@@ -32,19 +33,13 @@ LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 testcontainers_config.ryuk_disabled = True
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason}; CI needs the Docker tests ({PREPARE})", pytrace=False)
-    pytest.skip(f"{reason}; run `{PREPARE}` to prepare them")
-
-
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[DockerClient]:
     try:
         client = docker.from_env(timeout=30)
         client.ping()
     except DockerException as exc:
-        _unavailable(f"no Docker engine answers ({exc})")
+        unavailable(f"no Docker engine answers ({exc})", PREPARE)
     yield client
     for container in client.containers.list(all=True, filters={"label": f"{LABEL}=test"}):
         container.remove(force=True)  # a broker a failed test left behind
@@ -56,7 +51,7 @@ def base_image(docker_client: DockerClient) -> str:
     try:
         docker_client.images.get(BASE_IMAGE)
     except ImageNotFound:
-        _unavailable(f"the Docker engine has no base image {BASE_IMAGE}")
+        unavailable(f"the Docker engine has no base image {BASE_IMAGE}", PREPARE)
     return BASE_IMAGE
 
 
