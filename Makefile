@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit setup postgres chromium bench clean
+.PHONY: run test lint typecheck unit setup postgres chromium docker k8s-tools bench clean
 
 run: $(STAMP)  ## Broker, topics, all stages, a load generator and a live status view (Ctrl-C stops)
 	$(BIN)/pipeline dev
 
-test: $(STAMP) postgres chromium lint typecheck  ## Lint, type-check, then every test against a real broker
+test: $(STAMP) postgres chromium docker k8s-tools lint typecheck  ## Lint, type-check, then every test against a real broker
 	$(BIN)/pytest
 
 unit: $(STAMP)  ## Only the fast tests that need no broker or database
@@ -41,6 +41,12 @@ postgres:  ## The PostgreSQL tests start their own server; this installs it if m
 
 chromium:  ## The status page tests drive a real headless Chromium; this installs it if missing
 	bash .ci/install-chromium.sh
+
+docker:  ## The Docker tests need an engine and a local base image; this prepares both (Debian)
+	bash .ci/install-docker.sh
+
+k8s-tools:  ## The manifest tests render with kustomize and read KEDA's CRDs from its Go module
+	bash .ci/install-k8s-tools.sh
 
 clean:
 	rm -rf $(VENV) .pipeline .pytest_cache .mypy_cache .ruff_cache

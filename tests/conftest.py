@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from tests.support.ci import in_ci
 
 pytest_plugins = ["tests.support.kafka", "tests.support.postgres", "tests.support.browser"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI a skipped test is a failure: a suite that skips its broker tests proves nothing."""
-    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+    if not in_ci():
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:

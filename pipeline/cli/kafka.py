@@ -1,4 +1,4 @@
-"""`pipeline kafka up|down|status`: the local development broker."""
+"""`pipeline kafka up|down|status|image`: the local development broker."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.adapters.kafka.broker import dev
-from pipeline.adapters.kafka.broker.choice import Probes
+from pipeline.adapters.kafka.broker.choice import Probes, libs_dir
+from pipeline.adapters.kafka.broker.docker import broker_image
 from pipeline.adapters.kafka.broker.existing import UseExisting
+from pipeline.adapters.kafka.broker.image import DEFAULT_BASE_IMAGE, build_kafka_image
+from pipeline.adapters.kafka.broker.jars import download_libs
 from pipeline.cli.common import settings_from
+from pipeline.errors import UserError
 
-app = typer.Typer(help="Local development broker: up, down, status.", no_args_is_help=True)
+app = typer.Typer(help="Local development broker: up, down, status, image.", no_args_is_help=True)
 console = Console()
 
 
@@ -88,3 +92,30 @@ def status(
     console.print(table)
     if not health.brokers:
         raise typer.Exit(1)
+
+
+@app.command()
+def image(
+    base: Annotated[
+        str, typer.Option(help="Image to build on (a Debian with apt; no registry: a local one).")
+    ] = DEFAULT_BASE_IMAGE,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            help="Tag to build (default: $PIPELINE_KAFKA_IMAGE, else pipeline-kafka:VER)."
+        ),
+    ] = None,
+) -> None:
+    """Build the broker image `pipeline kafka up` runs in Docker, from the same Kafka jars."""
+    probes = Probes(os.environ)
+    libs = libs_dir(probes)
+    if not libs.is_dir():
+        mvn = probes.which("mvn")
+        if mvn is None:
+            raise UserError(f"the Kafka jars are not in {libs} and Maven (mvn) is not on PATH.")
+        with console.status(f"Downloading the Kafka jars with Maven into {libs}..."):
+            download_libs(mvn, probes.pom, libs)
+    target = tag or broker_image(os.environ)
+    with console.status(f"Building {target} on {base}..."):
+        build_kafka_image(libs, target, base)
+    console.print(f"Built [bold]{target}[/]; `pipeline kafka up` now runs the broker in Docker.")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,23 +12,10 @@ import pytest
 
 from pipeline.adapters.kafka.broker.jars import cached_libs, kafka_version
 from pipeline.adapters.kafka.broker.paths import BROKER_POM, cache_dir
+from tests.support.cli import NOT_INHERITED
+from tests.support.cli import run_kafka_cli as run
 
 pytestmark = pytest.mark.integration
-
-PIPELINE = Path(sys.executable).parent / "pipeline"
-NOT_INHERITED = ("KAFKA_BOOTSTRAP_SERVERS", "PIPELINE_KAFKA__BOOTSTRAP_SERVERS", "PIPELINE_CONFIG")
-
-
-def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PIPELINE), "kafka", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def is_alive(pid: int) -> bool:

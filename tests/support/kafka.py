@@ -1,5 +1,8 @@
 """Kafka fixtures: one real broker per test session, started through the same module as
-`pipeline kafka up` (KAFKA_BOOTSTRAP_SERVERS, else Docker, else a local KRaft JVM)."""
+`pipeline kafka up` (KAFKA_BOOTSTRAP_SERVERS, else a local KRaft JVM).
+
+Docker is left out of the session's choice even where an engine runs: the fast jar broker is the
+suite's default (and restartable); tests/docker/ exercises the Docker broker itself."""
 
 from __future__ import annotations
 
@@ -60,7 +63,8 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionBr
     root = tmp_path_factory.mktemp("kafka-broker")
     try:
         configured = os.environ.get("PIPELINE_KAFKA__BOOTSTRAP_SERVERS")
-        broker = launch(choose(Probes(os.environ), configured), root=root)
+        probes = Probes(os.environ, docker_reachable=lambda: False)
+        broker = launch(choose(probes, configured), root=root)
     except UserError as exc:
         pytest.fail(f"no Kafka broker for the integration tests: {exc}", pytrace=False)
     session_broker = SessionBroker(broker)

@@ -140,4 +140,4 @@ def test_nothing_usable_says_what_to_install(
     assert "KAFKA_HOME" in message
     assert "start Docker" in message
     assert "KAFKA_BOOTSTRAP_SERVERS" in message
-    assert f"found no Docker engine, {missing}" in message
+    assert f"found no Docker engine with the broker image, {missing}" in message

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.adapters.kafka.broker.docker import docker_reachable
+from pipeline.adapters.kafka.broker.docker import docker_broker_available
 from pipeline.adapters.kafka.broker.existing import UseExisting, configured_cluster
 from pipeline.adapters.kafka.broker.jars import (
     Which,
@@ -24,7 +24,8 @@ from pipeline.errors import UserError
 
 NO_BROKER = (
     "No Kafka broker available: install Java 17+ and Maven (or set KAFKA_HOME to an unpacked "
-    "Apache Kafka distribution), or start Docker, or set KAFKA_BOOTSTRAP_SERVERS to an existing "
+    "Apache Kafka distribution), or start Docker and build the broker image with "
+    "`pipeline kafka image`, or set KAFKA_BOOTSTRAP_SERVERS to an existing "
     "cluster"
 )
 
@@ -35,7 +36,8 @@ class Probes:
 
     env: Mapping[str, str]
     which: Which = shutil.which
-    docker_reachable: Callable[[], bool] = docker_reachable
+    docker_reachable: Callable[[], bool] = docker_broker_available
+    """A Docker engine answers and has the broker image (`pipeline kafka image`)."""
     pom: Path = BROKER_POM
 
 
@@ -61,6 +63,13 @@ class UseKraft:
 Choice = UseExisting | UseDocker | UseKraft
 
 
+def libs_dir(probes: Probes) -> Path:
+    """Where the broker jars are or will be: ``$KAFKA_HOME/libs``, else the versioned cache."""
+    return kafka_home_libs(probes.env) or cached_libs(
+        cache_dir(probes.env), kafka_version(probes.pom)
+    )
+
+
 def choose(probes: Probes, configured_bootstrap: str | None = None) -> Choice:
     """The first usable way to get a broker, or a UserError saying what to install."""
     if existing := configured_cluster(configured_bootstrap, probes.env):
@@ -68,11 +77,10 @@ def choose(probes: Probes, configured_bootstrap: str | None = None) -> Choice:
     if probes.docker_reachable():
         return UseDocker()
     java = find_java(probes.env, probes.which)
-    libs = kafka_home_libs(probes.env) or cached_libs(
-        cache_dir(probes.env), kafka_version(probes.pom)
-    )
+    libs = libs_dir(probes)
     mvn = None if libs.is_dir() else probes.which("mvn")
     missing = [name for name, found in (("java", java), ("mvn", libs.is_dir() or mvn)) if not found]
     if java is None or missing:
-        raise UserError(f"{NO_BROKER} (found no Docker engine, no {', no '.join(missing)}).")
+        found_none = ", no ".join(["Docker engine with the broker image", *missing])
+        raise UserError(f"{NO_BROKER} (found no {found_none}).")
     return UseKraft(java, libs, MavenDownload(mvn, probes.pom) if mvn else None)
