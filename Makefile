@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit setup postgres bench clean
+.PHONY: run test lint typecheck unit setup postgres redis bench clean
 
 run: $(STAMP)  ## Broker, topics, all stages, a load generator and a live status view (Ctrl-C stops)
 	$(BIN)/pipeline dev
 
-test: $(STAMP) postgres lint typecheck  ## Lint, type-check, then every test against a real broker
+test: $(STAMP) postgres redis lint typecheck  ## Lint, type-check, then every test against a real broker
 	$(BIN)/pytest
 
 unit: $(STAMP)  ## Only the fast tests that need no broker or database
@@ -38,6 +38,9 @@ $(STAMP): pyproject.toml
 
 postgres:  ## The PostgreSQL tests start their own server; this installs it if missing (Debian)
 	bash .ci/install-postgres.sh
+
+redis:  ## The edge's quota tests start their own Redis; this installs it if missing (Debian)
+	bash .ci/install-redis.sh
 
 clean:
 	rm -rf $(VENV) .pipeline .pytest_cache .mypy_cache .ruff_cache
