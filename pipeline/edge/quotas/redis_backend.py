@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from pipeline.edge.quota_api import QuotaDecision
@@ -68,9 +68,17 @@ class RedisQuota:
 
     @classmethod
     def from_url(cls, url: str, settings: QuotaSettings, metrics: QuotaMetrics) -> RedisQuota:
+        """A bounded pool: past ``redis_max_connections`` checks queue for a connection, and one
+        that waits past ``redis_timeout_s`` counts as a backend failure (fails open or closed)."""
         timeout = settings.redis_timeout_s
-        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        return cls(client, settings, metrics)
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=settings.redis_max_connections,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        return cls(Redis.from_pool(pool), settings, metrics)
 
     async def check(
         self, project_id: int, public_key: str, category: str, quantity: int

@@ -59,6 +59,9 @@ class QuotaSettings(BaseModel):
     redis_timeout_s: float = Field(
         default=0.25, gt=0, description="Longest a quota check waits for Redis."
     )
+    redis_max_connections: int = Field(
+        default=50, ge=1, description="Connections to Redis per edge process; checks queue for one."
+    )
     redis_retry_s: float = Field(
         default=1.0,
         ge=0,
