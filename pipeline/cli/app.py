@@ -9,6 +9,7 @@ from rich.console import Console
 
 from pipeline.cli import artifacts, backlog, browse, dev, generate, kafka, replay, run, topics
 from pipeline.cli.common import ConfigOption, init_settings
+from pipeline.cli.outcomes import outcomes as outcomes_command
 from pipeline.errors import UserError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.command("dev")(dev.dev)
 app.command("generate")(generate.generate)
 app.command("replay")(replay.replay)
 app.command("backlog")(backlog.backlog)
+app.command("outcomes")(outcomes_command)
 
 
 @app.callback()
