@@ -43,8 +43,13 @@ class QuotaPlan:
         self._default = settings.default
         self._projects = settings.projects
 
-    def counters(self, project_id: int, public_key: str, category: str) -> tuple[Counter, ...]:
-        if category not in self.categories:
+    def counters(
+        self, project_id: int, public_key: str, category: str, quantity: int
+    ) -> tuple[Counter, ...]:
+        """The counters ``quantity`` items must fit in; none: let them through uncounted."""
+        if quantity < 0:
+            raise ValueError(f"quantity must be 0 or more, not {quantity}")
+        if category not in self.categories or quantity == 0:
             return ()
         project = self._projects.get(project_id)
         # Braces: a Redis Cluster hash tag, so one script touches one slot per project.

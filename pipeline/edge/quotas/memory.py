@@ -49,10 +49,8 @@ class InProcessQuota:
         self, project_id: int, public_key: str, category: str, quantity: int
     ) -> QuotaDecision:
         """``check`` without the coroutine, for callers that are not async."""
-        if quantity < 0:
-            raise ValueError(f"quantity must be 0 or more, not {quantity}")
-        counters = self._plan.counters(project_id, public_key, category)
-        if not counters or quantity == 0:
+        counters = self._plan.counters(project_id, public_key, category, quantity)
+        if not counters:
             return ALLOWED
         now = self._clock()
         windows = [self._window(counter, now) for counter in counters]

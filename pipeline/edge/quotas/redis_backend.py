@@ -83,10 +83,8 @@ class RedisQuota:
     async def check(
         self, project_id: int, public_key: str, category: str, quantity: int
     ) -> QuotaDecision:
-        if quantity < 0:
-            raise ValueError(f"quantity must be 0 or more, not {quantity}")
-        counters = self._plan.counters(project_id, public_key, category)
-        if not counters or quantity == 0:
+        counters = self._plan.counters(project_id, public_key, category, quantity)
+        if not counters:
             return ALLOWED
         if self._clock() < self._skip_until:
             return self._unanswered(quantity)
