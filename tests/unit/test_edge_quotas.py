@@ -9,9 +9,11 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.edge.quota_api import QuotaDecision
 from pipeline.edge.quotas.counters import ALLOWED, rate_limits_header
+from pipeline.edge.quotas.factory import make_quota
 from pipeline.edge.quotas.memory import InProcessQuota
 from pipeline.edge.quotas.metrics import QuotaMetrics
 from pipeline.edge.quotas.settings import QuotaSettings
+from pipeline.errors import ConfigError
 
 KEY = "a" * 32
 OTHER_KEY = "b" * 32
@@ -146,3 +148,9 @@ def test_bad_settings_are_rejected() -> None:
         settings(projects={1: {"limit": 1, "window_s": 0}})
     with pytest.raises(ValueError, match="limit"):
         settings(default={"limit": -1})
+
+
+def test_make_quota_is_in_process_without_a_redis_url_and_rejects_a_bad_one() -> None:
+    assert isinstance(make_quota(QuotaSettings(), None, CollectorRegistry()), InProcessQuota)
+    with pytest.raises(ConfigError, match="'localhost:6379' is not a Redis URL"):
+        make_quota(QuotaSettings(), "localhost:6379", CollectorRegistry())

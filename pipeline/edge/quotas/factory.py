@@ -14,7 +14,7 @@ from pipeline.errors import ConfigError
 def make_quota(
     settings: QuotaSettings, redis_url: str | None, registry: CollectorRegistry
 ) -> InProcessQuota | RedisQuota:
-    """One per edge process; a RedisQuota must be closed (``await quota.close()``) at exit."""
+    """One per edge process; ``await quota.close()`` at exit (Redis connections)."""
     metrics = QuotaMetrics(registry)
     if redis_url:
         try:

@@ -62,6 +62,9 @@ class InProcessQuota:
             window.used += quantity
         return ALLOWED
 
+    async def close(self) -> None:
+        """Nothing to release; here so the edge closes either backend alike."""
+
     def _window(self, counter: Counter, now: float) -> _Window:
         window = self._windows.get(counter.name)
         if window is None or window.ends_at <= now:
