@@ -115,6 +115,7 @@ class OutcomeReader:
             record = self._codec.decode(OUTCOME_SCHEMA, value, self._topic)
         except DecodeError as exc:
             tally.undecodable += 1
-            log.warning("outcomes.undecodable", topic=self._topic, error=str(exc))
+            if tally.undecodable == 1:  # the rest are only counted: a bad topic is one line
+                log.warning("outcomes.undecodable", topic=self._topic, error=str(exc))
             return
         tally.add(record)
