@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 
+from pipeline.edge.quotas.settings import DataCategory
 from pipeline.runtime.messages import Produce
 from pipeline.stages.outcomes import OutcomeKind, Outcomes
 
@@ -27,7 +28,6 @@ SAMPLING_PREFIX = "sampling:"
 """Reason prefix of ``filtered_sampling_events``, which count as ``filtered``."""
 
 Reason = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class InvalidClientReport(ValueError):
@@ -38,7 +38,7 @@ class ReportEntry(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     reason: Reason
-    category: Category
+    category: DataCategory
     quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
 
 

@@ -148,6 +148,8 @@ def test_bad_settings_are_rejected() -> None:
         settings(projects={1: {"limit": 1, "window_s": 0}})
     with pytest.raises(ValueError, match="limit"):
         settings(default={"limit": -1})
+    with pytest.raises(ValueError, match="categories"):
+        settings(categories=["error;default"])
 
 
 def test_make_quota_is_in_process_without_a_redis_url_and_rejects_a_bad_one() -> None:

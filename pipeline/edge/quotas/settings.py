@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # Sentry's data categories of error events (messages are "default", CSP reports "security").
 EVENT_CATEGORIES = ("error", "default", "security")
+
+DataCategory = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+"""A Sentry data category name (error, transaction, log_item, ...)."""
 
 
 class QuotaLimit(BaseModel):
@@ -46,7 +49,7 @@ class QuotaSettings(BaseModel):
     projects: dict[int, ProjectQuota] = Field(
         default_factory=dict, description="Project id to its limit (and its keys' limits)."
     )
-    categories: tuple[str, ...] = Field(
+    categories: tuple[DataCategory, ...] = Field(
         default=EVENT_CATEGORIES,
         min_length=1,
         description="Data categories the quotas count; items of other categories pass uncounted.",
