@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.edge.quota_api import QuotaDecision
-from pipeline.edge.quotas.counters import ALLOWED, rate_limits_header
+from pipeline.edge.quotas.counters import ALLOWED, rate_limits_header, refusal_headers
 from pipeline.edge.quotas.factory import make_quota
 from pipeline.edge.quotas.memory import InProcessQuota
 from pipeline.edge.quotas.metrics import QuotaMetrics
@@ -137,10 +137,16 @@ def test_ended_windows_are_forgotten() -> None:
     assert q.windows_held < 2500
 
 
-def test_rate_limits_header_format() -> None:
+def test_rate_limits_header_format_and_response_headers() -> None:
     assert rate_limits_header(60, "error;default", "key", "key_quota") == (
         "60:error;default:key:key_quota"
     )
+    refused = QuotaDecision(False, 60, "60:error:key:key_quota", "key_quota")
+    assert refusal_headers(refused) == {
+        "Retry-After": "60",
+        "X-Sentry-Rate-Limits": "60:error:key:key_quota",
+    }
+    assert refusal_headers(ALLOWED) == {}
 
 
 def test_bad_settings_are_rejected() -> None:

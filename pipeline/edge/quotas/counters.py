@@ -77,6 +77,16 @@ class QuotaPlan:
         )
 
 
+def refusal_headers(decision: QuotaDecision) -> dict[str, str]:
+    """The 429 response headers of a refused decision (none for an allowed one)."""
+    if decision.allowed:
+        return {}
+    headers = {"Retry-After": str(decision.retry_after_s)}
+    if decision.rate_limits_header is not None:
+        headers["X-Sentry-Rate-Limits"] = decision.rate_limits_header
+    return headers
+
+
 def rate_limits_header(retry_after_s: int, categories: str, scope: str, reason: str) -> str:
     """One quota limit of X-Sentry-Rate-Limits: ``retry_after:categories:scope:reason_code``
     (categories ``;``-separated, empty for all; scope organization, project or key)."""
