@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit setup postgres chromium docker k8s-tools bench clean
+.PHONY: run test lint typecheck unit setup postgres chromium docker k8s-tools redis bench clean
 
 run: $(STAMP)  ## Broker, topics, all stages, a load generator and a live status view (Ctrl-C stops)
 	$(BIN)/pipeline dev
 
-test: $(STAMP) postgres chromium docker k8s-tools lint typecheck  ## Lint, type-check, then every test against a real broker
+test: $(STAMP) postgres chromium docker k8s-tools redis lint typecheck  ## Lint, type-check, then every test against a real broker
 	$(BIN)/pytest
 
 unit: $(STAMP)  ## Only the fast tests that need no broker or database
@@ -47,6 +47,9 @@ docker:  ## The Docker tests need an engine and a local base image; this prepare
 
 k8s-tools:  ## The manifest tests render with kustomize and read KEDA's CRDs from its Go module
 	bash .ci/install-k8s-tools.sh
+
+redis:  ## The edge's quota tests start their own Redis; this installs it if missing (Debian)
+	bash .ci/install-redis.sh
 
 clean:
 	rm -rf $(VENV) .pipeline .pytest_cache .mypy_cache .ruff_cache

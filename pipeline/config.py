@@ -19,6 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from pipeline.edge.settings import EdgeSettings
 from pipeline.errors import ConfigError
 from pipeline.stages.normalize.settings import NormalizeSettings
 from pipeline.stages.store.settings import StoreSettings
@@ -191,6 +192,7 @@ class Settings(BaseSettings):
     normalize: NormalizeSettings = NormalizeSettings()
     symbolicate: SymbolicateSettings = SymbolicateSettings()
     store: StoreSettings = StoreSettings()
+    edge: EdgeSettings = EdgeSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Fixture plugins: a real Kafka broker and a real PostgreSQL, started by the test session."""
+"""Fixture plugins: a real Kafka broker, PostgreSQL and Redis, started by the test session."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import pytest
 
 from tests.support.ci import in_ci
 
-pytest_plugins = ["tests.support.kafka", "tests.support.postgres", "tests.support.browser"]
+pytest_plugins = [
+    "tests.support.kafka",
+    "tests.support.postgres",
+    "tests.support.browser",
+    "tests.support.redis",
+]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -20,6 +20,7 @@ from pipeline.cli import (
     topics,
 )
 from pipeline.cli.common import ConfigOption, init_settings
+from pipeline.cli.outcomes import outcomes as outcomes_command
 from pipeline.errors import UserError
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ app.command("generate")(generate.generate)
 app.command("replay")(replay.replay)
 app.command("backlog")(backlog.backlog)
 app.command("status")(status.status)
+app.command("outcomes")(outcomes_command)
 
 
 @app.callback()

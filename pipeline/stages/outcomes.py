@@ -17,7 +17,8 @@ from pipeline.runtime.messages import RECEIVED_AT_HEADER, Headers, InputMessage,
 OUTCOMES_TOPIC = "outcomes"
 OUTCOME_SCHEMA = "outcome"
 
-OutcomeKind = Literal["accepted", "filtered", "rate_limited", "invalid"]
+OutcomeKind = Literal["accepted", "filtered", "rate_limited", "invalid", "client_discarded"]
+"""``client_discarded``: items an SDK dropped itself and counted in a client report."""
 
 # Why a dead-lettered message failed, from the exception class the runtime names in its error.
 UNDECODABLE = "undecodable"
@@ -54,7 +55,11 @@ class Outcomes:
         received_at_ms: int,
         now_ms: int,
         reason: str | None = None,
+        quantity: int = 1,
+        category: str | None = None,
     ) -> Produce:
+        """``quantity`` and ``category`` (Sentry's data category, None for an error event) are
+        for records that count several items at once, as client reports do."""
         record = {
             "event_id": event_id,
             "project_id": project_id,
@@ -63,6 +68,8 @@ class Outcomes:
             "stage": self.stage,
             "received_at_ms": received_at_ms,
             "timestamp_ms": now_ms,
+            "quantity": quantity,
+            "category": category,
         }
         return Produce(
             self.topic,

@@ -107,6 +107,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "stage": "normalize",
         "received_at_ms": 1_760_000_000_000,
         "timestamp_ms": 1_760_000_000_004,
+        "quantity": 3,
+        "category": "error",
     },
     "backlog_range": {
         "stage": "normalize",
@@ -156,9 +158,10 @@ def codec(request: pytest.FixtureRequest, catalog: SchemaCatalog) -> Codec:
 
 @pytest.fixture
 def v1_catalog(tmp_path: Path) -> SchemaCatalog:
-    """Only the real raw_event v1, as an old producer had it."""
-    (tmp_path / "raw_event").mkdir()
-    shutil.copy(SCHEMAS / "raw_event" / "v1.avsc", tmp_path / "raw_event" / "v1.avsc")
+    """Only the real raw_event and outcome v1, as an old producer had them."""
+    for name in ("raw_event", "outcome"):
+        (tmp_path / name).mkdir()
+        shutil.copy(SCHEMAS / name / "v1.avsc", tmp_path / name / "v1.avsc")
     return load_catalog(tmp_path)
 
 
@@ -168,7 +171,7 @@ def v1_catalog(tmp_path: Path) -> SchemaCatalog:
 def test_catalog_holds_every_version_and_reads_with_the_latest(catalog: SchemaCatalog) -> None:
     assert {name: [v.version for v in vs] for name, vs in catalog.versions.items()} == {
         "backlog_range": [1, 2],
-        "outcome": [1],
+        "outcome": [1, 2],
         "processed_event": [1],
         "raw_event": [1, 2],
     }
@@ -177,6 +180,7 @@ def test_catalog_holds_every_version_and_reads_with_the_latest(catalog: SchemaCa
         "backlog_range v1",
         "backlog_range v2",
         "outcome v1",
+        "outcome v2",
         "processed_event v1",
         "raw_event v1",
         "raw_event v2",
@@ -235,10 +239,13 @@ def test_single_object_header_is_marker_and_little_endian_crc64_fingerprint(
 
 
 def test_missing_optional_fields_take_their_defaults(codec: Codec) -> None:
-    minimal = {k: v for k, v in SAMPLES["outcome"].items() if k != "reason"}
+    optional = ("reason", "quantity", "category")
+    minimal = {k: v for k, v in SAMPLES["outcome"].items() if k not in optional}
     assert codec.decode("outcome", codec.encode("outcome", minimal, TOPIC), TOPIC) == {
         **minimal,
         "reason": None,
+        "quantity": 1,
+        "category": None,
     }
 
 
@@ -324,6 +331,25 @@ def test_records_that_do_not_match_raise_encode_error_naming_the_field(
     assert isinstance(caught.value, ValueError)
 
 
+OUTCOME_V1 = {k: v for k, v in SAMPLES["outcome"].items() if k not in ("quantity", "category")}
+
+
+@pytest.mark.parametrize("encoding", ["single_object", "registry"])
+def test_outcome_v1_reads_with_the_v2_reader(
+    catalog: SchemaCatalog, v1_catalog: SchemaCatalog, encoding: str
+) -> None:
+    """Outcomes written before client reports count as one error event each."""
+    if encoding == "registry":
+        client = registry_client()
+        old = registry_codec(v1_catalog, client).encode("outcome", OUTCOME_V1, TOPIC)
+        decoded = registry_codec(catalog, client).decode("outcome", old, TOPIC)
+    else:
+        old = SingleObjectCodec(v1_catalog).encode("outcome", OUTCOME_V1, TOPIC)
+        assert old[2:10] == catalog.versions["outcome"][0].fingerprint
+        decoded = SingleObjectCodec(catalog).decode("outcome", old, TOPIC)
+    assert decoded == {**OUTCOME_V1, "quantity": 1, "category": None}
+
+
 # --- decode errors ------------------------------------------------------------------------------
 
 
@@ -355,19 +381,19 @@ SINGLE_OBJECT_BAD_BYTES: dict[str, tuple[Callable[[SchemaCatalog], bytes], str]]
     ),
     "truncated-body": (
         lambda c: _single_object(c, "outcome")[:-3],
-        "corrupt or truncated outcome v1 body",
+        "corrupt or truncated outcome v2 body",
     ),
     "trailing-bytes": (
         lambda c: _single_object(c, "outcome") + b"\x00\x00",
-        "2 bytes left over after the outcome v1 body",
+        "2 bytes left over after the outcome v2 body",
     ),
     "corrupt-body": (
         lambda c: _invalid_utf8(_single_object(c, "outcome")),
-        "corrupt or truncated outcome v1 body",
+        "corrupt or truncated outcome v2 body",
     ),
     "schema-mismatch": (
         lambda c: _single_object(c, "backlog_range"),
-        "schema mismatch: backlog_range v2 cannot be read as outcome v1",
+        "schema mismatch: backlog_range v2 cannot be read as outcome v2",
     ),
 }
 
@@ -391,7 +417,7 @@ def registry_pair(catalog: SchemaCatalog) -> Iterator[tuple[Codec, bytes]]:
         (lambda d: b"", "not Confluent Avro wire format"),
         (lambda d: b"\x07" + d[1:], "not Confluent Avro wire format: Invalid magic byte"),
         (lambda d: b"\x00" + (9999).to_bytes(4, "big") + d[5:], "does not know the writer"),
-        (lambda d: d[:-3], "corrupt or truncated outcome v1 message"),
+        (lambda d: d[:-3], "corrupt or truncated outcome v2 message"),
     ],
     ids=["empty", "wrong-magic", "unknown-schema-id", "truncated-body"],
 )

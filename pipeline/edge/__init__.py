@@ -1,0 +1,1 @@
+"""The edge: Sentry-compatible HTTP ingestion in front of events.raw (issue 9)."""

@@ -1,0 +1,1 @@
+"""Reports read from the topics: `pipeline outcomes` counts the outcomes topic per project."""
