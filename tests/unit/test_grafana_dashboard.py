@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.backlog.metrics import BacklogMetrics
+from pipeline.edge.quotas.metrics import QuotaMetrics
 from pipeline.observability.metrics import StageMetrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "pipeline.json"
@@ -36,14 +37,16 @@ EXPECTED_PANELS = {
     "in flight": "pipeline_in_flight_messages",
     "cohort latency heatmap": "pipeline_end_to_end_seconds_bucket",
     "dead letters": "pipeline_dlq_messages_total",
+    "outcomes": "pipeline_edge_quota_refused_events_total",
 }
 
 
 def exported_names() -> set[str]:
-    """Every series name the stage and backlog metrics put on a registry, by metric type."""
+    """Every series name the stage, backlog and edge metrics put on a registry, by type."""
     registry = CollectorRegistry()
     StageMetrics(registry, "normalize")
     BacklogMetrics(registry, "normalize")
+    QuotaMetrics(registry)
     return {
         family.name + suffix for family in registry.collect() for suffix in SUFFIXES[family.type]
     }
