@@ -18,7 +18,7 @@ from docker.errors import DockerException, ImageNotFound
 from testcontainers.core.config import testcontainers_config
 
 from pipeline.adapters.kafka.broker.choice import Probes, libs_dir
-from pipeline.adapters.kafka.broker.docker import LABEL, broker_image
+from pipeline.adapters.kafka.broker.docker import broker_image
 from pipeline.adapters.kafka.broker.image import build_image, build_kafka_image
 from pipeline.adapters.kafka.broker.jars import download_libs
 from pipeline.config import PROJECT_ROOT
@@ -29,7 +29,8 @@ PIPELINE_IMAGE = "pipeline:docker-test"
 PREPARE = "bash .ci/install-docker.sh"
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 
-# Ryuk, testcontainers' reaper, is an image from a registry; the fixtures remove what they start.
+# Ryuk, testcontainers' reaper, is an image from a registry; the fixtures remove what they start
+# (a killed run leaves its containers: `docker ps --filter label=dev.pipeline.kafka-broker`).
 testcontainers_config.ryuk_disabled = True
 
 
@@ -41,8 +42,6 @@ def docker_client() -> Iterator[DockerClient]:
     except DockerException as exc:
         unavailable(f"no Docker engine answers ({exc})", PREPARE)
     yield client
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=test"}):
-        container.remove(force=True)  # a broker a failed test left behind
     client.close()
 
 
