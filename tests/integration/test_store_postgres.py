@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pipeline.adapters.db import EventStore, StoreUnavailable, open_store
+from pipeline.adapters.kafka.codec import make_codec
+from pipeline.config import KafkaSettings
+from pipeline.runtime.errors import SinkUnavailable
+from pipeline.stages.outcomes import Outcomes
+from pipeline.stages.store.sink import EventSink, StoreItem
+from tests.support.cut_after_commit import cut_after_commit
 from tests.support.postgres import PostgresServer
 from tests.unit.test_store_sqlite import HASH_A, NOW_MS, T0, StoreContract, make_event
 
@@ -68,3 +74,37 @@ class TestPostgresStore(StoreContract):
             assert store.get_event(1, event["event_id"]) is not None
         finally:
             store.close()
+
+
+def test_a_commit_whose_acknowledgement_was_lost_still_owes_each_outcome_once(
+    postgres_server: PostgresServer, postgres_database: str
+) -> None:
+    """The batch commits, the connection dies before the answer: the retry of the same input
+    messages finds their rows and emits every accepted outcome once; another message carrying
+    an already stored event (a duplicate) emits none; the group counts each event once."""
+    codec = make_codec(KafkaSettings())
+    with cut_after_commit(postgres_server.port) as proxy:
+        dsn = postgres_database.replace(f":{postgres_server.port}/", f":{proxy.port}/")
+        sink = EventSink(lambda: open_store(dsn, timeout_s=5), Outcomes(codec, "o", "store"))
+        events = [make_event(timestamp_ms=T0 + i) for i in range(5)]
+        items = [StoreItem(e, f"events.symbolicated/0/{n}") for n, e in enumerate(events)]
+        try:
+            assert sink.connect()  # the schema's own COMMIT goes through untouched
+            proxy.armed.set()
+            with pytest.raises(SinkUnavailable):
+                sink.write(items)
+            assert proxy.cuts == 1
+            retried = sink.write(items)
+            duplicate = sink.write([StoreItem(events[0], "events.symbolicated/1/7")])
+        finally:
+            sink.close()
+    accepted = [codec.decode("outcome", r.value or b"", "o") for rs in retried for r in rs]
+    assert sorted(o["event_id"] for o in accepted) == sorted(e["event_id"] for e in events)
+    assert {o["outcome"] for o in accepted} == {"accepted"}
+    assert duplicate == [()]
+    store = open_store(postgres_database)
+    try:
+        [group] = store.list_groups()
+        assert group.times_seen == 5
+    finally:
+        store.close()

@@ -145,6 +145,20 @@ class StoreContract:
         [group] = store.list_groups()
         assert group.times_seen == 3
 
+    def test_a_retry_of_the_same_messages_is_told_from_a_duplicate(self, store: EventStore) -> None:
+        batch = [make_event(timestamp_ms=T0 + i) for i in range(3)]
+        keys = tuple(EventKey(1, e["event_id"]) for e in batch)
+        sources = [f"t/0/{n}" for n in range(3)]
+
+        store.write_batch(batch, NOW_MS, sources)
+        retried = store.write_batch(batch, NOW_MS + 1, sources)
+        duplicated = store.write_batch(batch, NOW_MS + 2, [f"t/1/{n}" for n in range(3)])
+
+        assert retried == WriteResult(inserted=(), already_present=(), rewritten=keys)
+        assert duplicated == WriteResult(inserted=(), already_present=keys)
+        [group] = store.list_groups()
+        assert group.times_seen == 3
+
     def test_events_with_one_hash_form_one_group(self, store: EventStore) -> None:
         store.write_batch(
             [

@@ -36,6 +36,9 @@ class WriteResult:
 
     inserted: tuple[EventKey, ...]
     already_present: tuple[EventKey, ...]
+    rewritten: tuple[EventKey, ...] = ()
+    """Stored by an earlier attempt of the same input message whose acknowledgement was lost
+    (or whose offset was never committed): their outcomes are still owed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +80,15 @@ class EventStore(Protocol):
     """A thread-safe event database. Every method raises StoreUnavailable while the database is
     unreachable and reconnects on the next call."""
 
-    def write_batch(self, events: Sequence[Mapping[str, Any]], now_ms: int) -> WriteResult:
+    def write_batch(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        now_ms: int,
+        sources: Sequence[str | None] | None = None,
+    ) -> WriteResult:
         """Store processed_event records in one transaction, idempotent on (project_id, event_id);
-        only newly stored events count towards their group. Raises InvalidEvent for bad records."""
+        only newly stored events count towards their group. Raises InvalidEvent for bad records.
+        ``sources`` names each event's input message, so a retry can tell its own rows."""
         ...
 
     def get_event(self, project_id: int, event_id: str) -> StoredEvent | None: ...

@@ -34,18 +34,23 @@ _MIGRATION_LOCK = 0x706970656C696E65  # pg_advisory_xact_lock key; b"pipeline"
 
 _INSERT_EVENTS = """
 INSERT INTO events (project_id, event_id, grouping_hash, timestamp_ms, received_at_ms,
-    stored_at_ms, level, platform, release, environment, title, culprit, data)
+    stored_at_ms, level, platform, release, environment, title, culprit, data, stored_by)
 SELECT t.project_id, t.event_id, t.grouping_hash, t.timestamp_ms, t.received_at_ms,
     t.stored_at_ms, t.level, t.platform, t.release, t.environment, t.title, t.culprit,
-    t.data::jsonb
+    t.data::jsonb, t.stored_by
 FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[],
-    %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
+    %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+    %b::text[])
     WITH ORDINALITY AS t(project_id, event_id, grouping_hash, timestamp_ms, received_at_ms,
-        stored_at_ms, level, platform, release, environment, title, culprit, data, ord)
+        stored_at_ms, level, platform, release, environment, title, culprit, data, stored_by,
+        ord)
 ORDER BY t.ord
-ON CONFLICT (project_id, event_id) DO NOTHING
-RETURNING project_id, event_id
+ON CONFLICT (project_id, event_id) DO UPDATE SET stored_by = EXCLUDED.stored_by
+    WHERE events.stored_by = EXCLUDED.stored_by
+RETURNING project_id, event_id, xmax = 0
 """
+# The no-op update returns a row stored by an earlier attempt of the same input message;
+# xmax = 0 tells a fresh insert from it.
 
 _UPSERT_GROUPS = """
 INSERT INTO groups AS g (project_id, grouping_hash, title, culprit, level, first_seen_ms,
@@ -112,11 +117,12 @@ class PostgresStore(SqlStore[Connection]):
             return batch.result(())
         columns = [list(column) for column in zip(*batch.rows, strict=True)]
         returned = conn.execute(_INSERT_EVENTS, columns).fetchall()
-        inserted = {EventKey(project_id, event_id) for project_id, event_id in returned}
+        inserted = {EventKey(p, e) for p, e, fresh in returned if fresh}
+        rewritten = {EventKey(p, e) for p, e, fresh in returned if not fresh}
         deltas = aggregate_groups(row for row in batch.rows if row.key in inserted)
         if deltas:
             conn.execute(_UPSERT_GROUPS, [list(column) for column in zip(*deltas, strict=True)])
-        return batch.result(inserted)
+        return batch.result(inserted, rewritten)
 
     def _record(self, stored: Any) -> dict[str, Any]:
         record: dict[str, Any] = stored  # jsonb arrives decoded

@@ -21,7 +21,7 @@ _REPLACEMENT = "\ufffd"
 
 
 class EventRow(NamedTuple):
-    """One row of the events table, columns in table order (the JSON record last)."""
+    """One row of the events table, columns in table order."""
 
     project_id: int
     event_id: str
@@ -36,6 +36,8 @@ class EventRow(NamedTuple):
     title: str
     culprit: str | None
     data_json: str
+    stored_by: str | None
+    """The input message that stored it (``topic/partition/offset``), when known."""
 
     @property
     def key(self) -> EventKey:
@@ -63,32 +65,47 @@ class PreparedBatch:
     rows: tuple[EventRow, ...]
     """One row per distinct key, sorted by key."""
 
-    def result(self, inserted: Iterable[EventKey]) -> WriteResult:
-        """Split the batch's keys into newly stored ones and those stored before."""
-        fresh = set(inserted)
+    def result(
+        self, inserted: Iterable[EventKey], rewritten: Iterable[EventKey] = ()
+    ) -> WriteResult:
+        """Split the batch's keys into newly stored ones, those an earlier attempt of the same
+        input message stored, and those stored before by anything else."""
+        fresh, again = set(inserted), set(rewritten)
         new: list[EventKey] = []
+        redone: list[EventKey] = []
         old: list[EventKey] = []
         for key in self.keys:
             if key in fresh:
                 fresh.discard(key)
                 new.append(key)
+            elif key in again:
+                again.discard(key)
+                redone.append(key)
             else:
                 old.append(key)
-        return WriteResult(inserted=tuple(new), already_present=tuple(old))
+        return WriteResult(inserted=tuple(new), already_present=tuple(old), rewritten=tuple(redone))
 
 
-def prepare_batch(events: Sequence[Mapping[str, Any]], now_ms: int) -> PreparedBatch:
-    """Validate every record and build its row; raises InvalidEvent before anything is written."""
+def prepare_batch(
+    events: Sequence[Mapping[str, Any]],
+    now_ms: int,
+    sources: Sequence[str | None] | None = None,
+) -> PreparedBatch:
+    """Validate every record and build its row; raises InvalidEvent before anything is written.
+
+    ``sources`` names the input message of each event (see EventRow.stored_by)."""
     keys: list[EventKey] = []
     rows: dict[EventKey, EventRow] = {}
     for index, event in enumerate(events):
-        row = event_row(index, event, now_ms)
+        row = event_row(index, event, now_ms, sources[index] if sources else None)
         keys.append(row.key)
         rows.setdefault(row.key, row)
     return PreparedBatch(keys=tuple(keys), rows=tuple(rows[k] for k in sorted(rows)))
 
 
-def event_row(index: int, event: Mapping[str, Any], now_ms: int) -> EventRow:
+def event_row(
+    index: int, event: Mapping[str, Any], now_ms: int, stored_by: str | None = None
+) -> EventRow:
     if not isinstance(event, Mapping):
         raise InvalidEvent(index, None, f"a record must be a mapping, not {type(event).__name__}")
     event_id = event.get("event_id")
@@ -115,6 +132,7 @@ def event_row(index: int, event: Mapping[str, Any], now_ms: int) -> EventRow:
         title=event_title(event),
         culprit=event_culprit(event),
         data_json=data_json,
+        stored_by=stored_by,
     )
 
 

@@ -73,8 +73,13 @@ class SqlStore(ABC, Generic[C]):
 
     # ----- the EventStore API ---------------------------------------------------------------
 
-    def write_batch(self, events: Sequence[Mapping[str, Any]], now_ms: int) -> WriteResult:
-        batch = prepare_batch(events, now_ms)
+    def write_batch(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        now_ms: int,
+        sources: Sequence[str | None] | None = None,
+    ) -> WriteResult:
+        batch = prepare_batch(events, now_ms, sources)
         return self._transaction(lambda conn: self._write(conn, batch))
 
     def get_event(self, project_id: int, event_id: str) -> StoredEvent | None:

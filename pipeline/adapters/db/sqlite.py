@@ -36,10 +36,11 @@ _TRANSIENT_CODES = frozenset(
 
 _INSERT_EVENT = """
 INSERT INTO events (project_id, event_id, grouping_hash, timestamp_ms, received_at_ms,
-    stored_at_ms, level, platform, release, environment, title, culprit, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    stored_at_ms, level, platform, release, environment, title, culprit, data, stored_by)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (project_id, event_id) DO NOTHING
 """
+_STORED_BY = "SELECT 1 FROM events WHERE project_id = ? AND event_id = ? AND stored_by = ?"
 
 _UPSERT_GROUP = """
 INSERT INTO groups (project_id, grouping_hash, title, culprit, level, first_seen_ms,
@@ -105,9 +106,19 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         return result
 
     def _write(self, conn: sqlite3.Connection, batch: PreparedBatch) -> WriteResult:
-        inserted = [row for row in batch.rows if conn.execute(_INSERT_EVENT, row).rowcount == 1]
+        inserted, rewritten = [], []
+        for row in batch.rows:
+            if conn.execute(_INSERT_EVENT, row).rowcount == 1:
+                inserted.append(row)
+            elif (
+                row.stored_by is not None
+                and conn.execute(
+                    _STORED_BY, (row.project_id, row.event_id, row.stored_by)
+                ).fetchone()
+            ):
+                rewritten.append(row.key)  # an earlier attempt of this same message stored it
         conn.executemany(_UPSERT_GROUP, aggregate_groups(inserted))
-        return batch.result(row.key for row in inserted)
+        return batch.result((row.key for row in inserted), rewritten)
 
     def _record(self, stored: Any) -> dict[str, Any]:
         record: dict[str, Any] = json.loads(stored)

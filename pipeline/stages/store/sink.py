@@ -1,13 +1,17 @@
 """The store stage's Sink: batches of processed events into the event database.
 
 An event newly stored gets an ``accepted`` outcome, produced before its offset is committed; an
-event the database already held gets none, so a replay or a redelivery is never counted twice.
-An outage becomes SinkUnavailable: the runtime pauses intake and retries the same batch.
+event the database already held gets none, so a replay or a duplicate is never counted twice.
+Each row records the input message that stored it: when a batch committed but its
+acknowledgement was lost (or the stage died before committing the offset), the retry of that
+same message finds its own row and still emits the outcome it owes. An outage becomes
+SinkUnavailable: the runtime pauses intake and retries the same batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -18,6 +22,14 @@ from pipeline.runtime.messages import Produce
 from pipeline.stages.outcomes import Outcomes, wall_ms
 
 log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreItem:
+    """An event for the database and the input message it came from (``topic/partition/offset``)."""
+
+    event: dict[str, Any]
+    source: str
 
 
 class EventSink:
@@ -43,20 +55,21 @@ class EventSink:
             return False
         return True
 
-    def write(self, items: Sequence[Any]) -> Sequence[Sequence[Produce]]:
+    def write(self, items: Sequence[StoreItem]) -> Sequence[Sequence[Produce]]:
         """InvalidEvent propagates: the runtime then writes items singly and dead-letters it."""
         store = self._connected()
         now_ms = self._clock()
+        events = [item.event for item in items]
         try:
-            result = store.write_batch(items, now_ms)
+            result = store.write_batch(events, now_ms, [item.source for item in items])
         except StoreUnavailable as exc:
             raise SinkUnavailable(str(exc)) from exc
-        fresh = set(result.inserted)
+        owed = {*result.inserted, *result.rewritten}
         follow_ups: list[Sequence[Produce]] = []
-        for event in items:
+        for event in events:
             key = EventKey(event["project_id"], event["event_id"])
-            if key in fresh:
-                fresh.discard(key)  # a second copy in the same batch is not new
+            if key in owed:
+                owed.discard(key)  # a second copy in the same batch owes nothing
                 follow_ups.append((self._accepted(event, now_ms),))
             else:
                 follow_ups.append(())

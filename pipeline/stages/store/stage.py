@@ -11,7 +11,7 @@ from pipeline.config import Settings
 from pipeline.runtime.messages import InputMessage, Processed, Write
 from pipeline.runtime.stage import StageSpec
 from pipeline.stages.outcomes import OUTCOMES_TOPIC, InvalidOutcomes, Outcomes, wall_ms
-from pipeline.stages.store.sink import EventSink
+from pipeline.stages.store.sink import EventSink, StoreItem
 
 STAGE = "store"
 INPUT_TOPIC = "events.symbolicated"
@@ -28,7 +28,7 @@ class PrepareEvent:
     def __call__(self, msg: InputMessage) -> Processed:
         event = self._codec.decode(SCHEMA, msg.value or b"", msg.topic)
         event["stage_times_ms"] = {**event["stage_times_ms"], STAGE: self._clock()}
-        return Processed((Write(event),))
+        return Processed((Write(StoreItem(event, f"{msg.topic}/{msg.partition}/{msg.offset}")),))
 
 
 def store_stage(settings: Settings) -> StageSpec:
