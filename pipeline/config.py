@@ -19,6 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from pipeline.cohorts.settings import CohortSettings
 from pipeline.edge.settings import EdgeSettings
 from pipeline.errors import ConfigError
 from pipeline.stages.normalize.settings import NormalizeSettings
@@ -193,6 +194,7 @@ class Settings(BaseSettings):
     symbolicate: SymbolicateSettings = SymbolicateSettings()
     store: StoreSettings = StoreSettings()
     edge: EdgeSettings = EdgeSettings()
+    cohorts: CohortSettings = CohortSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
     @model_validator(mode="after")

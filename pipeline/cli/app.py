@@ -11,6 +11,7 @@ from pipeline.cli import (
     artifacts,
     backlog,
     browse,
+    cohorts,
     dev,
     generate,
     kafka,
@@ -40,6 +41,7 @@ app.command("dev")(dev.dev)
 app.command("generate")(generate.generate)
 app.command("replay")(replay.replay)
 app.command("backlog")(backlog.backlog)
+app.command("cohorts")(cohorts.cohorts)
 app.command("status")(status.status)
 app.command("outcomes")(outcomes_command)
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.backlog.status import RangeStatus, open_ranges
-from pipeline.cli.common import settings_from
+from pipeline.cli.common import format_duration, settings_from
 
 
 def backlog(
@@ -54,18 +54,10 @@ def _print(console: Console, rows: Sequence[RangeStatus]) -> None:
             f"{rng.size:,}",
             f"{rng.remaining:,}",
             f"{rng.progress:.0%}",
-            _duration(row.age_s),
-            _duration(row.idle_s),
+            format_duration(row.age_s),
+            format_duration(row.idle_s),
             f"[red]{row.expired:,}[/]" if row.expired else "0",
         )
     console.print(table)
     total = sum(row.range.remaining for row in rows)
     console.print(f"{len(rows)} range(s), {total:,} message(s) to drain.")
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

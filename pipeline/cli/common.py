@@ -35,3 +35,12 @@ def init_settings(ctx: typer.Context, config: Path | None) -> Settings:
     configure_logging(settings.observability.log_level, settings.observability.log_format)
     ctx.obj = settings
     return settings
+
+
+def format_duration(seconds: float) -> str:
+    """Ages and durations as people read them: 45s, 3m07s, 2h05m."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

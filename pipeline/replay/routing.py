@@ -3,6 +3,7 @@
 A plain copy keeps every header. A DLQ record goes back to the topic named in its
 ``dlq.origin.topic`` header (or to an explicit target) without its ``dlq.*`` headers; the rest,
 ``received_at_ms`` among them, stay so the pipeline still sees the original receive time.
+Every replayed record is marked ``replayed``, so cohort counts tell it from a first pass.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from pipeline.cohorts.counts import REPLAYED_HEADER
 from pipeline.runtime.dead_letter import (
     DLQ_PREFIX,
     ERROR_HEADER,
@@ -51,7 +53,7 @@ class CopyTo:
     target: str
 
     def __call__(self, headers: RecordHeaders) -> Routed | Skip:
-        return Routed(self.target, headers)
+        return Routed(self.target, mark_replayed(headers))
 
     @property
     def fixed_target(self) -> str | None:
@@ -80,11 +82,15 @@ class BackFromDlq:
             self.error_contains.casefold() not in _header(headers, ERROR_HEADER).casefold()
         ):
             return Skip.OTHER_ERROR
-        return Routed(self.target or origin, strip_dlq_headers(headers))
+        return Routed(self.target or origin, mark_replayed(strip_dlq_headers(headers)))
 
     @property
     def fixed_target(self) -> str | None:
         return self.target
+
+
+def mark_replayed(headers: RecordHeaders) -> list[tuple[str, bytes | None]]:
+    return [*((k, v) for k, v in headers if k != REPLAYED_HEADER), (REPLAYED_HEADER, b"1")]
 
 
 def strip_dlq_headers(headers: RecordHeaders) -> list[tuple[str, bytes | None]]:

@@ -22,6 +22,8 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from pipeline.cohorts.book import CohortBook, column_of, is_replayed
+from pipeline.cohorts.counts import DEAD_LETTERED, FORWARDED, REPLAYED
 from pipeline.config import RuntimeSettings
 from pipeline.errors import ConfigError
 from pipeline.observability.metrics import StageMetrics
@@ -74,10 +76,12 @@ class StageRuntime:
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         subscribe: bool = True,
         commit_to: CommitTarget | None = None,
+        cohorts: CohortBook | None = None,
+        cohort_publish_interval_s: float = 5.0,
     ) -> None:
         """``subscribe=False`` leaves assignment to a tick hook (``assign_range``), and
         ``commit_to`` replaces Kafka offset commits: the backlog drain records its progress in
-        the ledger instead."""
+        the ledger instead. ``cohorts`` counts every message by receive cohort."""
         self.spec = spec
         self._subscribe = subscribe
         self._commit_to = commit_to
@@ -135,6 +139,11 @@ class StageRuntime:
         self._window_full: set[TopicPartitionKey] = set()
         self._cohorts = metrics.cohorts
         self._cohort_width_ms = metrics.cohort_width_ms
+        self._book = cohorts
+        if cohorts is not None and cohorts.width_ms != metrics.cohort_width_ms:
+            raise ValueError("the cohort book and the latency metrics must cut the same cohorts")
+        self._publish_interval_s = cohort_publish_interval_s
+        self._last_publish = 0.0
 
     def _make_pool(self, spec: StageSpec, retry: RetryPolicy, limits: RuntimeSettings) -> WorkPool:
         fn = spec.process
@@ -199,6 +208,8 @@ class StageRuntime:
         self._set_pause(key, WINDOW_FULL, False)
         self._consumer.seek(TopicPartition(topic, partition, offset))
         self._commit([TopicPartition(topic, partition, offset)], False, flush_timeout=None)
+        if state.cohorts is not None:
+            state.cohorts.abandon()
 
     def set_stage_pause(self, reason: str, active: bool) -> None:
         """Pause or resume every partition for ``reason`` (tick hooks: drain throttling)."""
@@ -210,7 +221,7 @@ class StageRuntime:
         key = (topic, partition)
         if key in self._parts:
             raise ValueError(f"{topic}[{partition}] is already assigned")
-        self._add_partition(key)
+        self._add_partition(key, segment=f"from-{start}")
         state = self._parts[key]
         state.stop_at = end
         state.tracker.reset(start)
@@ -408,25 +419,30 @@ class StageRuntime:
         offsets: list[int] = []
         append_offset, append_work = offsets.append, taken.append
         timestamp = 0
+        cohorts, width = state.cohorts, self._cohort_width_ms
         for raw in run:
             offset = raw.offset()
             headers = raw.headers()
             timestamp = raw.timestamp()[1]
             received = received_at(headers, timestamp) if headers else timestamp
-            append_work(
-                Work(
-                    topic,
-                    partition,
-                    offset,
-                    raw.key(),
-                    raw.value(),
-                    timestamp,
-                    headers or (),
-                    received,
-                    epoch,
-                    now,
-                )
+            work = Work(
+                topic,
+                partition,
+                offset,
+                raw.key(),
+                raw.value(),
+                timestamp,
+                headers or (),
+                received,
+                epoch,
+                now,
             )
+            if cohorts is not None:
+                if headers and is_replayed(headers):
+                    work.column = REPLAYED
+                else:
+                    cohorts.take(received // width)
+            append_work(work)
             append_offset(offset)
         state.tracker.add_run(offsets)
         state.last_timestamp_ms = timestamp
@@ -472,6 +488,8 @@ class StageRuntime:
             if self.limits.max_failure_ratio is not None:
                 self._record_outcome(work, failed=False)
             emits: Any = outcome.emits
+            if work.column == FORWARDED and state.cohorts is not None:
+                work.column = column_of(emits)
             if len(emits) == 1 and type(emits[0]) is Produce:  # the common case, kept cheap
                 if self._output.hand_over(work, emits[0]):
                     self._finish(work, state)
@@ -532,6 +550,8 @@ class StageRuntime:
         if self.spec.on_invalid is not None:
             records.extend(self.spec.on_invalid(msg, failure.error))
         self.metrics.dead_lettered.labels(self.spec.name).inc()
+        if work.column != REPLAYED:
+            work.column = DEAD_LETTERED
         self._record_outcome(work, failed=True)
         self._emit(work, records)
 
@@ -560,6 +580,8 @@ class StageRuntime:
             cohort = self.metrics.cohort_latency(received)
             self._cohorts = self.metrics.cohorts
         cohort.observe(max(0.0, (self._now_ms - received) / 1000))
+        if state.cohorts is not None:
+            state.cohorts.finish(work.offset, received // self._cohort_width_ms, work.column)
         if state.held:
             self._release_held((work.topic, work.partition), state)
         elif self._window_full and state.tracker.in_flight <= self._window_resume:
@@ -676,6 +698,8 @@ class StageRuntime:
         """
         if not offsets:
             return
+        if self._book is not None:
+            offsets = self._count_committed(offsets)
         if flush_timeout is not None and not self._output.acknowledged(flush_timeout):
             return
         try:
@@ -689,6 +713,33 @@ class StageRuntime:
             log.warning("runtime.commit_failed", error=str(exc), asynchronous=asynchronous)
             return
         self._note_committed(offsets)
+
+    def _count_committed(self, offsets: list[TopicPartition]) -> list[TopicPartition]:
+        """The offsets with each partition's cohort counts as commit metadata, after folding
+        in what they cover; the summaries go out before the flush that precedes the commit."""
+        book = self._book
+        assert book is not None
+        with_counts = []
+        for tp in offsets:
+            state = self._parts.get((tp.topic, tp.partition))
+            if state is not None and state.cohorts is not None:
+                state.cohorts.fold(tp.offset, book.keep)
+                tp = TopicPartition(
+                    tp.topic, tp.partition, tp.offset, metadata=book.metadata(state.cohorts)
+                )
+            with_counts.append(tp)
+        keys = {(tp.topic, tp.partition) for tp in offsets}
+        for record in book.summaries(self._now_ms, only=keys):
+            self._output.hand_over(None, record)  # a full queue only delays the summary
+        return with_counts
+
+    def _publish_cohorts(self) -> None:
+        """What every partition holds, even one that commits nothing (a stuck sink)."""
+        if self._book is None or self._now - self._last_publish < self._publish_interval_s:
+            return
+        self._last_publish = self._now
+        for record in self._book.summaries(self._now_ms):
+            self._output.hand_over(None, record)
 
     def _note_committed(self, offsets: list[TopicPartition]) -> None:
         for tp in offsets:
@@ -708,11 +759,19 @@ class StageRuntime:
 
     # ----- rebalances -----------------------------------------------------------------------
 
-    def _add_partition(self, key: TopicPartitionKey) -> None:
+    def _add_partition(
+        self, key: TopicPartitionKey, metadata: str | None = None, segment: str = ""
+    ) -> None:
+        """``metadata`` is the partition's last commit metadata: its cohort counts so far."""
         topic, partition = key
         self._epochs += 1
         self._parts[key] = PartitionState(
             epoch=self._epochs,
+            cohorts=(
+                self._book.open(topic, partition, metadata, segment)
+                if self._book is not None
+                else None
+            ),
             tracker=OffsetTracker(),
             metric_children={
                 "consumed": self.metrics.consumed.labels(self.spec.name, str(partition)),
@@ -726,8 +785,9 @@ class StageRuntime:
         self._paused.discard(key)  # a new assignment starts unpaused
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metadata = self._committed_metadata(consumer, partitions)
         for tp in partitions:
-            self._add_partition((tp.topic, tp.partition))
+            self._add_partition((tp.topic, tp.partition), metadata.get((tp.topic, tp.partition)))
         consumer.incremental_assign(partitions)
         self._apply_pauses()  # re-apply stage-wide pauses to the new partitions
         log.info(
@@ -735,6 +795,22 @@ class StageRuntime:
             stage=self.spec.name,
             partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions],
         )
+
+    def _committed_metadata(
+        self, consumer: Consumer, partitions: list[TopicPartition]
+    ) -> dict[TopicPartitionKey, str]:
+        """The cohort counts committed with each partition's offset (none without a book)."""
+        if self._book is None or not partitions:
+            return {}
+        try:
+            committed = consumer.committed(
+                [TopicPartition(tp.topic, tp.partition) for tp in partitions],
+                timeout=self.limits.revoke_grace_s + 5,
+            )
+        except KafkaException as exc:
+            log.warning("runtime.cohorts_not_restored", stage=self.spec.name, error=str(exc))
+            return {}
+        return {(tp.topic, tp.partition): tp.metadata for tp in committed if tp.metadata}
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [
@@ -779,6 +855,8 @@ class StageRuntime:
 
     def _forget(self, key: TopicPartitionKey) -> None:
         self._parts.pop(key, None)
+        if self._book is not None:
+            self._book.close(*key)
         self._window_full.discard(key)
         self._pauses.remove_partition(key)
         self._paused.discard(key)
@@ -809,5 +887,6 @@ class StageRuntime:
                 position = state.position
                 if position is not None:
                     state.metric_children["lag"].set(max(0, high - position))
+        self._publish_cohorts()
         for hook in self._tick_hooks:
             hook(self)

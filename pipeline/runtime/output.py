@@ -14,7 +14,8 @@ from typing import Any, cast
 import structlog
 from confluent_kafka import KafkaError, Message, Producer
 
-from pipeline.runtime.messages import RECEIVED_AT_HEADER, Produce
+from pipeline.cohorts.counts import REPLAYED_HEADER
+from pipeline.runtime.messages import RECEIVED_AT_HEADER, Headers, Produce
 from pipeline.runtime.partition import Work
 
 log = structlog.get_logger()
@@ -46,12 +47,11 @@ class Output:
         return len(self._producer)
 
     def hand_over(self, work: Work | None, record: Produce) -> bool:
-        """Produce ``record`` (carrying the input's receive time); False if there is no room."""
+        """Produce ``record`` (carrying the input's receive time and replay mark); False if there
+        is no room."""
         headers = record.headers
         if work is not None and work.headers:
-            received = work.header(RECEIVED_AT_HEADER)
-            if received is not None and not any(n == RECEIVED_AT_HEADER for n, _ in headers):
-                headers = [*headers, (RECEIVED_AT_HEADER, received)]
+            headers = _carried(work, headers)
         try:
             self._producer.produce(
                 record.topic,
@@ -114,3 +114,15 @@ class Output:
         )
         if not self.hand_over(None, record):
             self._redeliver.append(record)
+
+
+CARRIED_HEADERS = (RECEIVED_AT_HEADER, REPLAYED_HEADER)
+"""Headers of an input message its outputs inherit: its cohort, and whether it is a replay."""
+
+
+def _carried(work: Work, headers: Headers) -> Headers:
+    for name in CARRIED_HEADERS:
+        value = work.header(name)
+        if value is not None and not any(n == name for n, _ in headers):
+            headers = [*headers, (name, value)]
+    return headers

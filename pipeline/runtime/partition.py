@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.cohorts.book import PartitionCohorts
 from pipeline.runtime.messages import InputMessage
 from pipeline.runtime.offsets import OffsetTracker
 
@@ -24,6 +25,9 @@ class Work(InputMessage):
     epoch: int = 0
     taken_at: float = 0.0
     pending: int = 0
+    column: int = 0
+    """What the message came to, as a cohort column (pipeline.cohorts.counts); forwarded until
+    its results say otherwise."""
 
 
 @dataclass
@@ -48,6 +52,8 @@ class PartitionState:
     consumed_reported: int = 0
     recent_failures: deque[bool] = field(default_factory=deque)
     metric_children: dict[str, Any] = field(default_factory=dict)
+    cohorts: PartitionCohorts | None = None
+    """Set when the stage counts cohorts."""
 
     @property
     def position(self) -> int | None:

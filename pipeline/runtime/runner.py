@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,9 +30,11 @@ from pipeline.backlog.metrics import BacklogMetrics
 from pipeline.backlog.rate import RateGate
 from pipeline.backlog.slicer import Slicer, SliceRule
 from pipeline.backlog.watermarks import Watermarks
+from pipeline.cohorts.book import CohortBook
+from pipeline.cohorts.metrics import CohortCollector
 from pipeline.config import Settings
 from pipeline.observability.http import HealthServer
-from pipeline.observability.metrics import StageMetrics
+from pipeline.observability.metrics import LATENCY_BUCKETS, StageMetrics
 from pipeline.runtime.clients import consumer_config, producer_config
 from pipeline.runtime.downstream import DownstreamLagMonitor
 from pipeline.runtime.engine import StageRuntime
@@ -50,13 +53,16 @@ def build_runtime(
     """The live runtime of ``spec``, with the backlog slicer when ``backlog.enabled``."""
     registry = registry or CollectorRegistry()
     base = _base_config(settings)
+    metrics = _metrics(registry, spec, settings)
     runtime = StageRuntime(
         spec,
         consumer_config(base, settings.kafka, spec.group_id, spec.name),
         producer_config(base, spec.name),
         settings.runtime,
-        StageMetrics(registry, spec.name),
+        metrics,
         downstream=_next_stage_monitor(settings, base),
+        cohorts=_cohort_book(spec, settings, metrics, registry),
+        cohort_publish_interval_s=settings.cohorts.publish_interval_s,
     )
     if settings.backlog.enabled:
         runtime.add_tick_hook(_slicer(spec, settings, base, registry))
@@ -118,15 +124,18 @@ def build_drain(
         backlog.live_check_interval_s,
         reason=LIVE_BEHIND,
     )
+    metrics = _metrics(registry, spec, settings)
     runtime = StageRuntime(
         drain_spec,
         consumer,
         producer_config(base, name),
         settings.runtime.model_copy(update={"commit_interval_s": backlog.progress_interval_s}),
-        StageMetrics(registry, spec.name),
+        metrics,
         downstream=live,
         subscribe=False,
         commit_to=controller.commit_to,
+        cohorts=_cohort_book(drain_spec, settings, metrics, registry, drain=True),
+        cohort_publish_interval_s=settings.cohorts.publish_interval_s,
     )
     runtime.add_tick_hook(controller)
     return Drain(runtime, controller, backlog.ledger_timeout_s)
@@ -159,6 +168,35 @@ def run_stage(spec: StageSpec, settings: Settings, backlog: bool = False) -> int
     finally:
         if server is not None:
             server.stop()
+
+
+def _metrics(registry: CollectorRegistry, spec: StageSpec, settings: Settings) -> StageMetrics:
+    return StageMetrics(registry, spec.name, cohort_width_s=settings.cohorts.width_s)
+
+
+def _cohort_book(
+    spec: StageSpec,
+    settings: Settings,
+    metrics: StageMetrics,
+    registry: CollectorRegistry,
+    drain: bool = False,
+) -> CohortBook | None:
+    cohorts = settings.cohorts
+    if not cohorts.enabled:
+        return None
+    book = CohortBook(
+        stage=spec.name,
+        group=spec.group_id,
+        topic=settings.kafka.topic(cohorts.topic),
+        width_ms=cohorts.width_s * 1000,
+        keep=cohorts.keep,
+        instance=f"{socket.gethostname()}-{os.getpid()}",
+        latency=lambda: metrics.cohorts,
+        bounds=LATENCY_BUCKETS,
+        drain=drain,
+    )
+    registry.register(CohortCollector(book))
+    return book
 
 
 def _base_config(settings: Settings) -> dict[str, Any]:

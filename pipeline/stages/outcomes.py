@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.adapters.kafka.codec import Codec
+from pipeline.cohorts.counts import OUTCOME_HEADER
 from pipeline.runtime.messages import RECEIVED_AT_HEADER, Headers, InputMessage, Produce
 
 OUTCOMES_TOPIC = "outcomes"
@@ -75,7 +76,7 @@ class Outcomes:
             self.topic,
             self.codec.encode(OUTCOME_SCHEMA, record, self.topic),
             key=str(project_id).encode(),
-            headers=received_at_headers(received_at_ms),
+            headers=[*received_at_headers(received_at_ms), (OUTCOME_HEADER, kind.encode())],
         )
 
 

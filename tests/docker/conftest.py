@@ -17,19 +17,19 @@ from docker import DockerClient
 from docker.errors import DockerException, ImageNotFound
 from testcontainers.core.config import testcontainers_config
 
-from pipeline.adapters.kafka.broker.choice import Probes, libs_dir
-from pipeline.adapters.kafka.broker.docker import LABEL, broker_image
-from pipeline.adapters.kafka.broker.image import build_image, build_kafka_image
-from pipeline.adapters.kafka.broker.jars import download_libs
+from pipeline.adapters.kafka.broker.docker import broker_image
+from pipeline.adapters.kafka.broker.image import build_image
 from pipeline.config import PROJECT_ROOT
 from tests.support.ci import unavailable
+from tests.support.cli import run_kafka_cli
 
 BASE_IMAGE = os.environ.get("PIPELINE_BASE_IMAGE", "pipeline-base:bookworm-1")
 PIPELINE_IMAGE = "pipeline:docker-test"
 PREPARE = "bash .ci/install-docker.sh"
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 
-# Ryuk, testcontainers' reaper, is an image from a registry; the fixtures remove what they start.
+# Ryuk, testcontainers' reaper, is an image from a registry; the fixtures remove what they start
+# (a killed run leaves its containers: `docker ps --filter label=dev.pipeline.kafka-broker`).
 testcontainers_config.ryuk_disabled = True
 
 
@@ -41,8 +41,6 @@ def docker_client() -> Iterator[DockerClient]:
     except DockerException as exc:
         unavailable(f"no Docker engine answers ({exc})", PREPARE)
     yield client
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=test"}):
-        container.remove(force=True)  # a broker a failed test left behind
     client.close()
 
 
@@ -56,17 +54,14 @@ def base_image(docker_client: DockerClient) -> str:
 
 
 @pytest.fixture(scope="session")
-def kafka_image(base_image: str) -> str:
-    """The broker image under the name `pipeline kafka up` looks for, from the project's jars."""
-    probes = Probes(os.environ)
-    libs = libs_dir(probes)
-    if not libs.is_dir():
-        mvn = probes.which("mvn")
-        assert mvn is not None, "the Kafka jars are not cached and Maven is not on PATH"
-        download_libs(mvn, probes.pom, libs)
-    tag = broker_image(os.environ)
-    build_kafka_image(libs, tag, base_image)
-    return tag
+def kafka_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The broker image, built by `pipeline kafka image` under the name `pipeline kafka up`
+    looks for (Maven resolves the jars first if they are not cached)."""
+    built = run_kafka_cli(
+        dict(os.environ), tmp_path_factory.mktemp("image"), "image", "--base", base_image
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    return broker_image(os.environ)
 
 
 @pytest.fixture(scope="session")

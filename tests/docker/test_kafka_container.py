@@ -51,8 +51,10 @@ def test_stopping_removes_the_container(kafka_image: str, docker_client: DockerC
     broker = DockerBroker(image=kafka_image)
     broker.start(timeout_s=120)
     container_id = broker.container_id
-
-    broker.stop()
+    try:
+        assert docker_client.containers.get(container_id).status == "running"
+    finally:
+        broker.stop()
 
     assert docker_client.containers.list(all=True, filters={"id": container_id}) == []
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from confluent_kafka.admin import AdminClient
 from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 
-from pipeline.adapters.kafka.broker.docker import LABEL
 from pipeline.adapters.kafka.broker.kraft import free_ports
 from pipeline.adapters.kafka.codec import make_codec
-from pipeline.config import KafkaSettings
+from pipeline.config import PROJECT_ROOT, KafkaSettings
 from pipeline.generator import EventFactory, Mix
 from pipeline.runtime.messages import Produce
 from pipeline.stages.normalize.stage import INPUT_TOPIC, OUTPUT_TOPIC, normalize_stage
@@ -58,7 +58,7 @@ def normalize_container(
         .with_env("PIPELINE_RUNTIME__COMMIT_INTERVAL_S", "0.2")
         # No --user: the image's own USER must already be non-root.
         .with_tmpfs_mount("/tmp")
-        .with_kwargs(network_mode="host", read_only=True, labels={LABEL: "test"})
+        .with_kwargs(network_mode="host", read_only=True)
     )
     runner.start()
     try:
@@ -111,13 +111,23 @@ def test_normalize_from_the_image_turns_raw_events_into_normalized_ones(
     assert len(normalized) == EVENTS
     wait_for(lambda: _ready(http_port), "the container's /readyz", 30)
 
-    uid = _exec(container, "awk '/^Uid:/ {print $2}' /proc/1/status")
-    assert uid.isdigit() and int(uid) != 0, f"the stage runs as uid {uid}"
+    uid = int(_exec(container, "awk '/^Uid:/ {print $2}' /proc/1/status"))
+    assert uid != 0 and uid == manifest_uid(), "the image's user is the one the pods run as"
     write = container.exec_run(["sh", "-c", "touch /opt/pipeline/written"])
     assert write.exit_code != 0 and b"Read-only file system" in write.output
 
     container.stop(timeout=30)  # SIGTERM: the stage drains and commits, then exits 0
     assert container.wait(timeout=30)["StatusCode"] == 0, container.logs()[-2000:]
+
+
+def manifest_uid() -> int:
+    """``runAsUser`` of the normalize Deployment's pods (deploy/k8s/base/normalize.yaml)."""
+    docs = yaml.safe_load_all(
+        (PROJECT_ROOT / "deploy" / "k8s" / "base" / "normalize.yaml").read_text()
+    )
+    deployment = next(doc for doc in docs if doc and doc["kind"] == "Deployment")
+    uid: int = deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    return uid
 
 
 def _ready(port: int) -> bool:

@@ -96,3 +96,14 @@ def test_up_without_java_docker_or_cluster_says_what_to_install(
     assert "KAFKA_HOME" in output
     assert "KAFKA_BOOTSTRAP_SERVERS" in output
     assert "Traceback" not in output
+
+
+def test_image_without_a_docker_engine_is_one_clear_error(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run(cli_env, tmp_path, "image")
+
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "needs a Docker engine" in output
+    assert "Traceback" not in output

@@ -1,12 +1,15 @@
-"""Where replayed records go: plain copies keep everything, DLQ records lose only dlq.*."""
+"""Where replayed records go: plain copies keep everything, DLQ records lose only dlq.*; every
+replayed record is marked, so cohort counts tell it from a first pass."""
 
 from __future__ import annotations
 
+from pipeline.cohorts.counts import REPLAYED_HEADER
 from pipeline.replay.routing import BackFromDlq, CopyTo, Routed, Skip, strip_dlq_headers
 from pipeline.runtime.dead_letter import dead_letter_record
 from pipeline.runtime.messages import RECEIVED_AT_HEADER, InputMessage
 
 ORIGINAL_HEADERS = [(RECEIVED_AT_HEADER, b"1700000000000"), ("trace", b"abc")]
+MARK = (REPLAYED_HEADER, b"1")
 
 
 def dlq_headers(
@@ -27,7 +30,7 @@ def dlq_headers(
 
 def test_dlq_records_go_back_to_their_origin_without_dlq_headers() -> None:
     routed = BackFromDlq()(dlq_headers())
-    assert routed == Routed("events.raw", ORIGINAL_HEADERS)
+    assert routed == Routed("events.raw", [*ORIGINAL_HEADERS, MARK])
 
 
 def test_an_explicit_target_wins_over_the_origin_header() -> None:
@@ -51,7 +54,7 @@ def test_stage_and_error_filters() -> None:
 
 def test_a_plain_copy_keeps_every_header() -> None:
     headers = dlq_headers()
-    assert CopyTo("elsewhere")(headers) == Routed("elsewhere", headers)
+    assert CopyTo("elsewhere")(headers) == Routed("elsewhere", [*headers, MARK])
     assert CopyTo("elsewhere").fixed_target == "elsewhere"
     assert BackFromDlq().fixed_target is None
 
@@ -59,3 +62,11 @@ def test_a_plain_copy_keeps_every_header() -> None:
 def test_stripping_keeps_order_and_other_headers() -> None:
     headers = [("a", b"1"), ("dlq.stage", b"x"), ("b", None), ("dlq.error", b"y")]
     assert strip_dlq_headers(headers) == [("a", b"1"), ("b", None)]
+
+
+def test_a_record_replayed_twice_is_marked_once() -> None:
+    once = CopyTo("t")(ORIGINAL_HEADERS)
+    assert isinstance(once, Routed)
+    twice = CopyTo("t")(once.headers)
+    assert isinstance(twice, Routed)
+    assert [h for h in twice.headers if h[0] == REPLAYED_HEADER] == [MARK]

@@ -15,6 +15,7 @@ from pipeline.adapters.kafka.topics.spec import (
     parse_topics,
     topic_name_problem,
 )
+from pipeline.cohorts.settings import CohortSettings
 from pipeline.config import PROJECT_ROOT, BacklogSettings
 from pipeline.errors import UserError
 
@@ -41,9 +42,15 @@ def test_repository_topics_file_declares_every_topic_of_the_design() -> None:
     }
     stage_inputs = {"events.raw", "events.normalized", "events.symbolicated"}
     dlqs = {f"{name}.dlq" for name in stage_inputs}
-    assert set(specs) == stage_inputs | dlqs | {"outcomes", BacklogSettings().ledger_topic}
+    summaries = CohortSettings().topic
+    assert set(specs) == stage_inputs | dlqs | {
+        "outcomes",
+        BacklogSettings().ledger_topic,
+        summaries,
+    }
     assert {name for name, s in specs.items() if s.backlog_source} == stage_inputs
     assert specs["pipeline.backlog"].cleanup_policy == "compact"
+    assert "compact" in specs[summaries].cleanup_policy
     for spec in specs.values():
         assert spec.replication_factor == 1
         assert spec.partitions >= 1
