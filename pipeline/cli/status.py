@@ -12,6 +12,7 @@ from pipeline.adapters.kafka.client_config import base_client_config, resolve_bo
 from pipeline.backlog.status import open_ranges
 from pipeline.cli.common import settings_from
 from pipeline.cli.interrupt import stop_on_signals
+from pipeline.cohorts.read import read_snapshot
 from pipeline.status_web.collector import StatusSources
 from pipeline.status_web.progress import GroupProgress
 from pipeline.status_web.server import serving
@@ -30,8 +31,9 @@ def status(
 ) -> None:
     """Serve the status page: cohort waterfall, per-stage throughput and lag, backlog ranges.
 
-    Throughput and lag come from the stages' consumer groups (every pod counted), the backlog
-    from the ledger topic; the page refreshes itself every 2 s. Ctrl-C or SIGTERM stops it.
+    Throughput and lag come from the stages' consumer groups (every pod counted), cohorts from
+    the summaries the stages publish, the backlog from the ledger topic; the page refreshes
+    itself every 2 s. Ctrl-C or SIGTERM stops it.
     """
     settings = settings_from(ctx)
     bootstrap = resolve_bootstrap(settings.kafka)
@@ -39,6 +41,7 @@ def status(
     sources = StatusSources(
         stages=progress.stage_rows,
         backlog=lambda: open_ranges(settings, timeout),
+        cohorts=lambda: read_snapshot(settings, timeout_s=timeout).to_json(),
         title=f"pipeline · Kafka {bootstrap}",
     )
     with serving(sources, host, port, interval) as url:

@@ -1,5 +1,5 @@
 """The status web page of `pipeline dev`: the stage rows the terminal view just scraped, plus
-the backlog ledger (and cohorts) read from the dev broker."""
+the cohort snapshot and the backlog ledger read from the dev broker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from pipeline.backlog.status import open_ranges
+from pipeline.cohorts.read import read_snapshot
 from pipeline.config import Settings
 from pipeline.dev.status import StageRow
 from pipeline.status_web.collector import StatusSources
@@ -28,6 +29,7 @@ def status_page(
     sources = StatusSources(
         stages=rows,
         backlog=lambda: open_ranges(on_broker, BROKER_TIMEOUT_S),
+        cohorts=lambda: read_snapshot(on_broker, timeout_s=BROKER_TIMEOUT_S).to_json(),
         title=f"pipeline dev · Kafka {bootstrap}",
     )
     with serving(sources, "127.0.0.1", port, interval_s=2.0) as url:

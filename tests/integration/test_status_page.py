@@ -1,5 +1,5 @@
 """`pipeline status` against a running pipeline, seen in a real headless Chromium: the page
-shows the stages, and with the store stopped the events waiting for it show there. And the page
+shows the stages, and a cohort sent while the store is stopped shows as stuck there. And the page
 `pipeline dev` serves: the terminal view's rows plus the backlog ledger from the broker."""
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pipeline.stages.outcomes import wall_ms
 from pipeline.stages.registry import resolve_stage
 from tests.support.browser import wait_in_page
 from tests.support.pipeline import (
+    RunningStage,
     new_event_id,
     pipeline_settings,
     produce,
@@ -41,15 +42,18 @@ from tests.support.pipeline import (
 
 pytestmark = pytest.mark.integration
 
-EVENTS = 40
+STORED, WAITING = 12, 30
+WIDTH_S = 2
+STUCK_AFTER_S = 1.0
 PAGE_TIMEOUT_S = 20.0
 
 
 @contextmanager
-def status_server(bootstrap: str, prefix: str) -> Iterator[str]:
+def status_server(bootstrap: str, prefix: str, cohorts: dict[str, float]) -> Iterator[str]:
     """`pipeline status --port 0` as a deployment runs it; yields the URL it prints."""
     env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CONFIG"}
     env |= {"PIPELINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "PIPELINE_KAFKA__TOPIC_PREFIX": prefix}
+    env |= {f"PIPELINE_COHORTS__{key.upper()}": str(value) for key, value in cohorts.items()}
     command = [sys.executable, "-m", "pipeline", "status", "--port", "0", "--interval", "0.5"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
@@ -92,6 +96,19 @@ def stage_table(driver: WebDriver) -> dict[str, dict[str, Any]]:
     return {row["stage"]: row for row in rows}
 
 
+COHORTS_JS = """
+return Array.from(document.querySelectorAll("#waterfall g.cohort"), (g) => [
+  Number(g.dataset.startMs), g.dataset.stuckAt, Number(g.dataset.size),
+]);
+"""
+
+
+def cohort_rows(driver: WebDriver) -> dict[int, tuple[str, int]]:
+    """The waterfall's rows: cohort start to (stage it is stuck at or "", events in it)."""
+    rows: list[list[Any]] = driver.execute_script(COHORTS_JS)
+    return {int(start): (stuck, int(size)) for start, stuck, size in rows}
+
+
 def lag_column(driver: WebDriver) -> dict[str, int | None]:
     """The lag per stage as numbers (None where the page shows "-")."""
     lag = {}
@@ -101,33 +118,49 @@ def lag_column(driver: WebDriver) -> dict[str, int | None]:
     return lag
 
 
-def test_page_shows_the_stages_and_what_waits_for_the_stopped_store(
+def test_page_shows_the_stages_and_a_cohort_stuck_at_the_stopped_store(
     kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path, browser: WebDriver
 ) -> None:
-    settings = pipeline_settings(kafka_bootstrap, prefix, tmp_path)
+    cohorts = {"width_s": WIDTH_S, "stuck_after_s": STUCK_AFTER_S, "publish_interval_s": 0.5}
+    settings = pipeline_settings(kafka_bootstrap, prefix, tmp_path, cohorts=cohorts)
     codec = make_codec(settings.kafka)
     raw_topic = settings.kafka.topic("events.raw")
-    received = wall_ms()
-    produce(
-        kafka_bootstrap,
-        (
-            raw_event(
-                codec,
-                raw_topic,
-                event_id=new_event_id(),
-                project_id=7,
-                payload=json.dumps({"message": f"job {n} failed"}).encode(),
-                received_at_ms=received,
-            )
-            for n in range(EVENTS)
-        ),
-    )
-    normalize = resolve_stage("normalize", settings)
-    symbolicate = resolve_stage("symbolicate", settings)
-    # The store is stopped on purpose: whatever symbolicate forwards waits for it.
+
+    def send(count: int, received_at_ms: int) -> int:
+        """``count`` events of one receive time; returns the start of their cohort."""
+        payload = json.dumps({"message": "job failed"}).encode()
+        produce(
+            kafka_bootstrap,
+            (
+                raw_event(
+                    codec,
+                    raw_topic,
+                    event_id=new_event_id(),
+                    project_id=7,
+                    payload=payload,
+                    received_at_ms=received_at_ms,
+                )
+                for _ in range(count)
+            ),
+        )
+        return received_at_ms // (WIDTH_S * 1000) * WIDTH_S * 1000
+
+    specs = [resolve_stage(name, settings) for name in ("normalize", "symbolicate", "store")]
+    normalize, symbolicate, store_spec = specs
     with running((normalize, settings), (symbolicate, settings)):
-        wait_until_done(admin, kafka_bootstrap, symbolicate)
-        with status_server(kafka_bootstrap, prefix) as url:
+        store = RunningStage(store_spec, settings)
+        store.start()
+        try:
+            passed = send(STORED, wall_ms() - 20_000)
+            for spec in specs:  # in pipeline order: each input is complete once the one before is
+                wait_until_done(admin, kafka_bootstrap, spec)
+        finally:
+            assert store.stop() == 0
+        # The store is stopped on purpose: this cohort gets through symbolicate, then waits.
+        delayed = send(WAITING, wall_ms())
+        for spec in (normalize, symbolicate):
+            wait_until_done(admin, kafka_bootstrap, spec)
+        with status_server(kafka_bootstrap, prefix, cohorts) as url:
             browser.get(url)
             wait_in_page(
                 browser,
@@ -135,10 +168,17 @@ def test_page_shows_the_stages_and_what_waits_for_the_stopped_store(
                 "a row per stage",
                 PAGE_TIMEOUT_S,
             )
+            expected = {passed: ("", STORED), delayed: ("store", WAITING)}
             wait_in_page(
                 browser,
-                lambda d: lag_column(d) == {"normalize": 0, "symbolicate": 0, "store": EVENTS},
-                f"the {EVENTS} events waiting for the store as its lag",
+                lambda d: {k: v for k, v in cohort_rows(d).items() if k in expected} == expected,
+                f"the delayed cohort stuck at the store ({WAITING} events), the earlier one not",
+                PAGE_TIMEOUT_S,
+            )
+            wait_in_page(
+                browser,
+                lambda d: lag_column(d) == {"normalize": 0, "symbolicate": 0, "store": WAITING},
+                f"the {WAITING} events waiting for the store as its lag",
                 PAGE_TIMEOUT_S,
             )
             wait_in_page(
@@ -147,6 +187,8 @@ def test_page_shows_the_stages_and_what_waits_for_the_stopped_store(
                 "the store as not committing",
                 PAGE_TIMEOUT_S,
             )
+            oldest = stage_table(browser)["store"]["cells"][8]
+            assert oldest != "-", "the store's oldest unprocessed event has an age"
             assert browser.find_element(By.ID, "connection").get_attribute("data-state") == "ok"
 
 

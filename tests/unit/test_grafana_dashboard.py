@@ -13,8 +13,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.backlog.metrics import BacklogMetrics
+from pipeline.cohorts.book import CohortBook
+from pipeline.cohorts.metrics import CohortCollector
 from pipeline.edge.quotas.metrics import QuotaMetrics
-from pipeline.observability.metrics import StageMetrics
+from pipeline.observability.metrics import LATENCY_BUCKETS, StageMetrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "pipeline.json"
 SUFFIXES = {
@@ -38,15 +40,28 @@ EXPECTED_PANELS = {
     "cohort latency heatmap": "pipeline_end_to_end_seconds_bucket",
     "dead letters": "pipeline_dlq_messages_total",
     "outcomes": "pipeline_edge_quota_refused_events_total",
+    "outcomes of the newest cohorts": "pipeline_cohort_messages",
+    "cohorts in flight": "pipeline_cohort_in_flight_messages",
 }
 
 
 def exported_names() -> set[str]:
-    """Every series name the stage, backlog and edge metrics put on a registry, by type."""
+    """Every series name the stage, cohort, backlog and edge metrics put on a registry."""
     registry = CollectorRegistry()
-    StageMetrics(registry, "normalize")
+    stage = StageMetrics(registry, "normalize")
     BacklogMetrics(registry, "normalize")
     QuotaMetrics(registry)
+    book = CohortBook(
+        stage="normalize",
+        group="pipeline-normalize",
+        topic="cohorts",
+        width_ms=120_000,
+        keep=60,
+        instance="test",
+        latency=lambda: stage.cohorts,
+        bounds=LATENCY_BUCKETS,
+    )
+    registry.register(CohortCollector(book))
     return {
         family.name + suffix for family in registry.collect() for suffix in SUFFIXES[family.type]
     }
