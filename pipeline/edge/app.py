@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Lifespan
 
 from pipeline.edge.auth import AuthError, Keys, public_key
 from pipeline.edge.body import BadEncoding, BodyTooLarge, read_body
@@ -61,15 +62,16 @@ class Edge:
         self.keys = Keys(self.settings.projects)
         self._in_flight = 0
 
-    def app(self) -> Starlette:
+    def app(self, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
         return Starlette(
+            lifespan=lifespan,
             routes=[
                 Route("/api/{project_id:int}/envelope/", self.envelope, methods=["POST"]),
                 Route("/api/{project_id:int}/store/", self.store, methods=["POST"]),
                 Route("/health/live", self.live),
                 Route("/health/ready", self.ready),
                 Route("/metrics", self.prometheus),
-            ]
+            ],
         )
 
     async def envelope(self, request: Request) -> Response:
