@@ -34,8 +34,8 @@ class Keys:
 def public_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str:
     """The ``sentry_key`` of the request; raises AuthError(401) when there is none."""
     header = headers.get(AUTH_HEADER)
-    fields = _auth_fields(header) if header is not None else query
-    key = fields.get("sentry_key")
+    from_header = _auth_fields(header).get("sentry_key") if header else None
+    key = from_header or query.get("sentry_key")
     if not key:
         raise AuthError(401, "missing sentry_key (X-Sentry-Auth header or sentry_key parameter)")
     if len(key) > 64 or not key.isalnum():
