@@ -19,6 +19,7 @@ from rich.live import Live
 from pipeline.adapters.kafka.client_config import base_client_config
 from pipeline.adapters.kafka.codec import make_codec
 from pipeline.config import Settings
+from pipeline.dev.edge import dsn, edge_env
 from pipeline.dev.load import LoadThread
 from pipeline.dev.monitor import Monitor, StoreReader
 from pipeline.dev.page import status_page
@@ -28,6 +29,7 @@ from pipeline.dev.view import render
 from pipeline.generator import RAW_TOPIC, Mix, SendStats
 
 STAGES = ("normalize", "symbolicate", "store")
+EDGE = "edge"
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,17 @@ def run_stages(
     """Runs until ``stop`` is set or the duration is over; stops everything it started."""
     outcome = Outcome()
     stages: list[StageProcess] = []
+    edge: StageProcess | None = None
     load: LoadThread | None = None
     reader = StoreReader(settings.store.dsn, settings.store.timeout_s)
     reader.counts()  # creates or migrates the database before the store stage starts
     try:
         for name in STAGES:
             stages.append(start_stage(name, options.logs_dir, env))
-        outcome.log_paths = {s.name: s.log_path for s in stages}
+        edge = start_stage(
+            EDGE, options.logs_dir, {**env, **edge_env(settings.edge, options.projects)}
+        )
+        outcome.log_paths = {s.name: s.log_path for s in [*stages, edge]}
         if options.generate:
             load = _load(settings, options, bootstrap)
             load.start()
@@ -100,13 +106,20 @@ def run_stages(
             page = status_page(settings, bootstrap, lambda: monitor.rows, options.status_port)
             with page as url:
                 console.print(f"[green]✓[/] status page at [bold]{url}[/]")
+                console.print(
+                    f"[green]✓[/] edge: point your SDK DSN at [bold]{dsn(settings.edge)}[/]"
+                )
                 _watch(monitor, reader, load, options, bootstrap, stop, console, clock)
             outcome.died = dict(monitor.died)
+            if edge.exit_code is not None:
+                outcome.died[EDGE] = edge.exit_code
     finally:
         with console.status("Stopping: generator, then the stages..."):
             if load is not None:
                 load.stop()
-            outcome.exit_codes = stop_stages(stages, options.stop_timeout_s)
+            # The edge first: what it accepted is on the broker before the stages stop.
+            outcome.exit_codes = stop_stages([edge] if edge else [], options.stop_timeout_s)
+            outcome.exit_codes.update(stop_stages(stages, options.stop_timeout_s))
     if load is not None:
         outcome.load = load.stats
         outcome.load_error = None if load.error is None else str(load.error)
