@@ -19,8 +19,8 @@ from rich.live import Live
 from pipeline.adapters.kafka.client_config import base_client_config
 from pipeline.adapters.kafka.codec import make_codec
 from pipeline.config import Settings
-from pipeline.dev.edge import dsn, edge_env
-from pipeline.dev.load import LoadThread
+from pipeline.dev.edge import dev_keys, dsn, edge_env, edge_url, wait_until_live
+from pipeline.dev.load import LoadThread, edge_sender, kafka_sender
 from pipeline.dev.monitor import Monitor, StoreReader
 from pipeline.dev.page import status_page
 from pipeline.dev.processes import StageProcess, start_stage, stop_stages
@@ -46,6 +46,8 @@ class DevOptions:
     refresh_s: float = 1.0
     stop_timeout_s: float = 30.0
     """How long the stages get after SIGTERM before SIGKILL."""
+    through_edge: bool = True
+    """The generator posts to the edge over HTTP; False: it produces to events.raw itself."""
     status_port: int = 8090
     """The status web page's port on 127.0.0.1 (0: any free one)."""
 
@@ -98,6 +100,9 @@ def run_stages(
             EDGE, options.logs_dir, {**env, **edge_env(settings.edge, options.projects)}
         )
         outcome.log_paths = {s.name: s.log_path for s in [*stages, edge]}
+        wait_until_live(
+            edge_url(settings.edge), lambda: edge is not None and edge.exit_code is None
+        )
         if options.generate:
             load = _load(settings, options, bootstrap)
             load.start()
@@ -129,11 +134,16 @@ def run_stages(
 
 
 def _load(settings: Settings, options: DevOptions, bootstrap: str) -> LoadThread:
+    """Through the edge over HTTP (``through_edge``), else straight to events.raw."""
     kafka = settings.kafka
+    if options.through_edge:
+        sender = edge_sender(edge_url(settings.edge), dev_keys(settings.edge, options.projects))
+    else:
+        sender = kafka_sender(
+            base_client_config(kafka, bootstrap), make_codec(kafka), kafka.topic(RAW_TOPIC)
+        )
     return LoadThread(
-        base_client_config(kafka, bootstrap),
-        make_codec(kafka),
-        kafka.topic(RAW_TOPIC),
+        sender,
         Mix(projects=options.projects),
         rate=options.rate,
         count=options.count,
