@@ -12,22 +12,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sentry_sdk
-from confluent_kafka.admin import AdminClient
 
-from pipeline.adapters.db import open_store
 from pipeline.adapters.kafka.codec import make_codec
 from pipeline.config import Settings
 from pipeline.edge.server import EdgeThread
 from pipeline.edge.settings import EdgeSettings
-from pipeline.stages.registry import resolve_stage
 from tests.support.pipeline import (
     decode_all,
     new_event_id,
     pipeline_settings,
     read_to_end,
-    running,
-    wait_until_done,
 )
 
 pytestmark = pytest.mark.integration
@@ -175,40 +169,3 @@ def test_large_lying_and_slow_bodies(edge: str, settings: Settings) -> None:
     assert slow.startswith(b"HTTP/1.1 408")
     assert time.monotonic() - started < 8
     assert raw_events(settings) == []
-
-
-def test_the_python_sdk_sends_a_real_exception_to_the_store(
-    edge: str, settings: Settings, admin: AdminClient
-) -> None:
-    host = edge.removeprefix("http://")
-
-    def fails_deep_inside() -> None:
-        raise ValueError("the edge should see this")
-
-    dsn = f"http://{KEY}@{host}/{PROJECT}"
-    sentry_sdk.init(dsn=dsn, default_integrations=False, auto_enabling_integrations=False)
-    try:
-        try:
-            fails_deep_inside()
-        except ValueError as exc:
-            event_id = sentry_sdk.capture_exception(exc)
-        sentry_sdk.flush(timeout=10)
-    finally:
-        sentry_sdk.get_client().close()
-        sentry_sdk.init()  # no DSN: later tests send nothing
-    assert event_id is not None
-    specs = [
-        (resolve_stage(name, settings), settings) for name in ("normalize", "symbolicate", "store")
-    ]
-    with running(*specs):
-        for spec, _ in specs:
-            wait_until_done(admin, settings.kafka.bootstrap_servers or "", spec, timeout_s=40)
-    store = open_store(settings.store.dsn)
-    try:
-        event = store.get_event(PROJECT, event_id)
-    finally:
-        store.close()
-    assert event is not None
-    text = json.dumps(event.record)
-    assert "the edge should see this" in text
-    assert "fails_deep_inside" in text
