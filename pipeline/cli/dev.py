@@ -37,6 +37,12 @@ def dev(
     no_generate: Annotated[
         bool, typer.Option("--no-generate", help="Start everything but the generator.")
     ] = False,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct", help="The generator produces to events.raw itself instead of via the edge."
+        ),
+    ] = False,
     duration: Annotated[
         float | None, typer.Option(min=0, help="Stop by itself after this many seconds.")
     ] = None,
@@ -68,6 +74,7 @@ def dev(
         rate=rate,
         count=count or None,
         generate=not no_generate,
+        through_edge=not direct,
         seed=seed,
         duration_s=duration,
         logs_dir=logs_dir,

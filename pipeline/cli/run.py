@@ -8,14 +8,22 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.common import settings_from
+from pipeline.edge.server import run_edge
 from pipeline.runtime.runner import run_stage
 from pipeline.stages.registry import resolve_stage
+
+EDGE = "edge"
+"""Not a consumer stage: an HTTP server with its own runner."""
 
 
 def run(
     ctx: typer.Context,
     stage: Annotated[
-        str, typer.Argument(help="normalize, symbolicate, store, or module:factory for your own.")
+        str,
+        typer.Argument(
+            help="normalize, symbolicate, store, edge (the HTTP ingest server, settings in "
+            "`edge`), or module:factory for your own."
+        ),
     ],
     backlog: Annotated[
         bool,
@@ -32,5 +40,7 @@ def run(
     from `backlog` (PIPELINE_BACKLOG__*); a second signal exits at once.
     """
     settings = settings_from(ctx)
+    if stage == EDGE:
+        sys.exit(run_edge(settings))
     spec = resolve_stage(stage, settings)
     sys.exit(run_stage(spec, settings, backlog=backlog))

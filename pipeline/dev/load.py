@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -17,20 +18,36 @@ from pipeline.generator import (
     generator_producer,
     send_events,
 )
+from pipeline.generator.http_send import EdgeSender
+from pipeline.generator.send import Sender
 from pipeline.rate_limit import rate_limiter
 
 log = structlog.get_logger()
 
 
-class LoadThread:
-    """The producer is created (and the topic checked) by the constructor, in the caller's
+def kafka_sender(client_config: dict[str, Any], codec: Codec, topic: str) -> LoadSender:
+    """Straight to the topic. The producer is created (and the topic checked) in the caller's
     thread, so a missing topic or broker fails `pipeline dev` at once."""
 
+    def build(stats: SendStats) -> Sender:
+        producer = generator_producer(client_config, topic, timeout_s=10.0)
+        return EventSender(producer, codec, topic, stats)
+
+    return build
+
+
+def edge_sender(base_url: str, keys: Mapping[int, str]) -> LoadSender:
+    """Through the edge over HTTP, as SDKs send."""
+    return lambda stats: EdgeSender(base_url, keys, stats)
+
+
+LoadSender = Callable[[SendStats], Sender]
+
+
+class LoadThread:
     def __init__(
         self,
-        client_config: dict[str, Any],
-        codec: Codec,
-        topic: str,
+        sender: LoadSender,
         mix: Mix,
         *,
         rate: float,
@@ -41,9 +58,7 @@ class LoadThread:
         self.stats = SendStats()
         self.error: BaseException | None = None
         self._stop = threading.Event()
-        self._sender = EventSender(
-            generator_producer(client_config, topic, timeout_s=10.0), codec, topic, self.stats
-        )
+        self._sender = sender(self.stats)
         self._factory = EventFactory(mix, random.Random(seed))
         self._limiter = rate_limiter(rate)
         self._count = count

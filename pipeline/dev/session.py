@@ -19,7 +19,8 @@ from rich.live import Live
 from pipeline.adapters.kafka.client_config import base_client_config
 from pipeline.adapters.kafka.codec import make_codec
 from pipeline.config import Settings
-from pipeline.dev.load import LoadThread
+from pipeline.dev.edge import dev_keys, dsn, edge_env, edge_url, wait_until_live
+from pipeline.dev.load import LoadThread, edge_sender, kafka_sender
 from pipeline.dev.monitor import Monitor, StoreReader
 from pipeline.dev.page import status_page
 from pipeline.dev.processes import StageProcess, start_stage, stop_stages
@@ -28,6 +29,7 @@ from pipeline.dev.view import render
 from pipeline.generator import RAW_TOPIC, Mix, SendStats
 
 STAGES = ("normalize", "symbolicate", "store")
+EDGE = "edge"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class DevOptions:
     refresh_s: float = 1.0
     stop_timeout_s: float = 30.0
     """How long the stages get after SIGTERM before SIGKILL."""
+    through_edge: bool = True
+    """The generator posts to the edge over HTTP; False: it produces to events.raw itself."""
     status_port: int = 8090
     """The status web page's port on 127.0.0.1 (0: any free one)."""
 
@@ -85,13 +89,20 @@ def run_stages(
     """Runs until ``stop`` is set or the duration is over; stops everything it started."""
     outcome = Outcome()
     stages: list[StageProcess] = []
+    edge: StageProcess | None = None
     load: LoadThread | None = None
     reader = StoreReader(settings.store.dsn, settings.store.timeout_s)
     reader.counts()  # creates or migrates the database before the store stage starts
     try:
         for name in STAGES:
             stages.append(start_stage(name, options.logs_dir, env))
-        outcome.log_paths = {s.name: s.log_path for s in stages}
+        edge = start_stage(
+            EDGE, options.logs_dir, {**env, **edge_env(settings.edge, options.projects)}
+        )
+        outcome.log_paths = {s.name: s.log_path for s in [*stages, edge]}
+        wait_until_live(
+            edge_url(settings.edge), lambda: edge is not None and edge.exit_code is None
+        )
         if options.generate:
             load = _load(settings, options, bootstrap)
             load.start()
@@ -100,13 +111,20 @@ def run_stages(
             page = status_page(settings, bootstrap, lambda: monitor.rows, options.status_port)
             with page as url:
                 console.print(f"[green]✓[/] status page at [bold]{url}[/]")
+                console.print(
+                    f"[green]✓[/] edge: point your SDK DSN at [bold]{dsn(settings.edge)}[/]"
+                )
                 _watch(monitor, reader, load, options, bootstrap, stop, console, clock)
             outcome.died = dict(monitor.died)
+            if edge.exit_code is not None:
+                outcome.died[EDGE] = edge.exit_code
     finally:
         with console.status("Stopping: generator, then the stages..."):
             if load is not None:
                 load.stop()
-            outcome.exit_codes = stop_stages(stages, options.stop_timeout_s)
+            # The edge first: what it accepted is on the broker before the stages stop.
+            outcome.exit_codes = stop_stages([edge] if edge else [], options.stop_timeout_s)
+            outcome.exit_codes.update(stop_stages(stages, options.stop_timeout_s))
     if load is not None:
         outcome.load = load.stats
         outcome.load_error = None if load.error is None else str(load.error)
@@ -116,11 +134,16 @@ def run_stages(
 
 
 def _load(settings: Settings, options: DevOptions, bootstrap: str) -> LoadThread:
+    """Through the edge over HTTP (``through_edge``), else straight to events.raw."""
     kafka = settings.kafka
+    if options.through_edge:
+        sender = edge_sender(edge_url(settings.edge), dev_keys(settings.edge, options.projects))
+    else:
+        sender = kafka_sender(
+            base_client_config(kafka, bootstrap), make_codec(kafka), kafka.topic(RAW_TOPIC)
+        )
     return LoadThread(
-        base_client_config(kafka, bootstrap),
-        make_codec(kafka),
-        kafka.topic(RAW_TOPIC),
+        sender,
         Mix(projects=options.projects),
         rate=options.rate,
         count=options.count,

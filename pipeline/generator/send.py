@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -79,6 +80,13 @@ def generator_producer(base_config: dict[str, object], topic: str, timeout_s: fl
     return producer
 
 
+class Sender(Protocol):
+    """Where ``send_events`` hands each record: Kafka (``EventSender``) or the edge over HTTP."""
+
+    def send(self, generated: GeneratedRecord) -> None: ...
+    def flush(self, timeout_s: float) -> None: ...
+
+
 class EventSender:
     def __init__(self, producer: Producer, codec: Codec, topic: str, stats: SendStats) -> None:
         self._producer = producer
@@ -122,7 +130,7 @@ class EventSender:
 
 def send_events(
     factory: EventFactory,
-    sender: EventSender,
+    sender: Sender,
     stats: SendStats,
     *,
     count: int | None,

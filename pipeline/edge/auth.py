@@ -1,0 +1,56 @@
+"""DSN authentication: the public key from ``X-Sentry-Auth`` (or ``sentry_key=`` in the query,
+as browser SDKs send it) must be one the project lists. Nothing unauthenticated reaches Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+AUTH_HEADER = "x-sentry-auth"
+
+
+class AuthError(Exception):
+    """``status`` is 401 (no or malformed credentials) or 403 (a key this project refuses)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Project id to its accepted public keys, from ``edge.projects``."""
+
+    projects: Mapping[int, Sequence[str]]
+
+    def check(self, project_id: int, public_key: str) -> None:
+        keys = self.projects.get(project_id)
+        if keys is None:
+            raise AuthError(403, f"unknown project {project_id}")
+        if public_key not in keys:
+            raise AuthError(403, "this public key is not valid for the project")
+
+
+def public_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str:
+    """The ``sentry_key`` of the request; raises AuthError(401) when there is none."""
+    header = headers.get(AUTH_HEADER)
+    from_header = _auth_fields(header).get("sentry_key") if header else None
+    key = from_header or query.get("sentry_key")
+    if not key:
+        raise AuthError(401, "missing sentry_key (X-Sentry-Auth header or sentry_key parameter)")
+    if len(key) > 64 or not key.isalnum():
+        raise AuthError(401, "malformed sentry_key")
+    return key
+
+
+def _auth_fields(header: str) -> dict[str, str]:
+    """``Sentry sentry_key=abc, sentry_version=7`` -> {"sentry_key": "abc", ...}."""
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "sentry":
+        rest = header
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            fields[name.strip()] = value.strip()
+    return fields
