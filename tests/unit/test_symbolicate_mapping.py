@@ -209,3 +209,32 @@ def test_node_platform_is_mapped(settings: SymbolicateSettings, store: ArtifactS
         scenario_event(scenarios("app"), "quantity", platform="node")
     )
     assert {f["symbolication"] for f in result["exceptions"][0]["frames"]} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    "abs_path",
+    [
+        "node:internal/process/task_queues",
+        "node:events",
+        "internal/main/run_main_module.js",
+        "native",
+        "[native code]",
+        "<anonymous>",
+        "evalmachine.<anonymous>",
+    ],
+)
+def test_runtime_frames_are_not_looked_up_and_record_no_error(
+    settings: SymbolicateSettings, store: ArtifactStore, abs_path: str
+) -> None:
+    upload(store, "app.min.js", "app.min.js.map")
+    data = scenarios("app")
+    mapped = scenario_event(data, "split")
+    runtime = frame(abs_path, 95, 5, "processTicksAndRejections")
+    mapped["exceptions"][0]["frames"].insert(0, runtime)
+
+    result = Symbolicator(settings, store=store).symbolicate(mapped)
+
+    frames = result["exceptions"][0]["frames"]
+    assert frames[0] == runtime  # untouched: no lookup, no symbolication error on it
+    assert all(f["symbolication"] == "ok" for f in frames[1:])
+    assert result["errors"] == []

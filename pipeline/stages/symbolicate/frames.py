@@ -23,11 +23,23 @@ class Token(Protocol):
     post_context: list[str]
 
 
+_RUNTIME_PREFIXES = ("node:", "internal/", "<", "[native", "native ", "evalmachine.")
+"""Where runtimes put code no bundler made: Node's own modules, native and eval frames."""
+_RUNTIME_NAMES = frozenset({"native", "[native code]", "<anonymous>", "<unknown>"})
+
+
+def has_no_source_map(abs_path: str) -> bool:
+    """A frame of the runtime itself: looking up a map for it could only fail (and record an
+    error and fill the negative cache for every event)."""
+    return abs_path in _RUNTIME_NAMES or abs_path.startswith(_RUNTIME_PREFIXES)
+
+
 def wants_mapping(frame: dict[str, Any]) -> bool:
     """A minified location not yet handled; a replayed event is never mapped twice."""
     return (
         isinstance(frame.get("abs_path"), str)
         and bool(frame["abs_path"])
+        and not has_no_source_map(frame["abs_path"])
         and isinstance(frame.get("lineno"), int)
         and isinstance(frame.get("colno"), int)
         and frame.get("symbolication") is None

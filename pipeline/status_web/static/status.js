@@ -5,7 +5,7 @@
 const POLL_MS = 2000;
 const SVG = "http://www.w3.org/2000/svg";
 const ROW_H = 22;
-const LABEL_W = 60;
+const LABEL_W = 70;
 const STAGE_W = 200;
 const STUCK_W = 140;
 
@@ -53,7 +53,9 @@ function drawWaterfall(snapshot) {
   const cohorts = snapshot ? [...snapshot.cohorts].sort((a, b) => b.start_ms - a.start_ms) : [];
   empty.hidden = cohorts.length > 0;
   document.getElementById("waterfall-box").hidden = cohorts.length === 0;
-  document.getElementById("cohort-width").textContent = snapshot ? `${snapshot.width_s / 60} min wide` : "";
+  const width_s = snapshot ? snapshot.width_s : 0;
+  document.getElementById("cohort-width").textContent =
+    width_s % 60 === 0 ? (width_s ? `${width_s / 60} min wide` : "") : `${width_s} s wide`;
   if (!cohorts.length) return;
   const stages = snapshot.stages;
   const width = LABEL_W + stages.length * STAGE_W + STUCK_W;
@@ -73,7 +75,9 @@ function drawWaterfall(snapshot) {
       "data-size": size,
     }, null, SVG);
     group.append(el("rect", { x: 0, y, width, height: ROW_H, class: "row-bg", fill: "transparent" }, null, SVG));
-    group.append(el("text", { x: 4, y: y + 15 }, cohort.label, SVG));
+    // Cohorts narrower than a minute share an HH:MM label: show their seconds too.
+    const label = width_s < 60 ? new Date(cohort.start_ms).toISOString().slice(11, 19) : cohort.label;
+    group.append(el("text", { x: 4, y: y + 15 }, label, SVG));
     stages.forEach((stage, i) => {
       const cell = cohort.stages[stage];
       const x0 = LABEL_W + i * STAGE_W + 4;
