@@ -84,9 +84,10 @@ class Edge:
         return JSONResponse({"status": "ok"})
 
     async def ready(self, _request: Request) -> Response:
-        if self.lag_over():
-            return JSONResponse({"status": "behind"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        """200 while serving; ``behind`` says the pipeline is over edge.max_lag. Lag is not a
+        reason to be unready: every replica sees the same lag, all would leave the load balancer
+        at once, and clients would get connection errors instead of a 503 with Retry-After."""
+        return JSONResponse({"status": "ok", "behind": self.lag_over()})
 
     async def prometheus(self, _request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -38,6 +38,12 @@ NAMESPACE = "pipeline"
 PLACEHOLDER = "REPLACE_ME"
 CLUSTER_SCOPED = {"Namespace"}
 PROBES = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+EDGE_PROBES = {
+    "startupProbe": "/health/live",
+    "livenessProbe": "/health/live",
+    "readinessProbe": "/health/ready",
+}
+EDGE = "pipeline-edge"
 KEDA_SASL_MODES = {
     "PLAIN": "plaintext",
     "SCRAM-SHA-256": "scram_sha256",
@@ -198,10 +204,12 @@ def test_probes_and_scrape_annotations_use_the_health_port(
     docs: list[Manifest], settings_of: SettingsOf
 ) -> None:
     for name, deployment in of_kind(docs, "Deployment").items():
-        port = settings_of(deployment).runtime.http_port
+        settings = settings_of(deployment)
+        # The edge serves its health and metrics on its own HTTP port, the others on the runtime's.
+        port = settings.edge.port if name == EDGE else settings.runtime.http_port
         container = main_container(deployment)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        for probe, path in PROBES.items():
+        for probe, path in (EDGE_PROBES if name == EDGE else PROBES).items():
             get = container[probe]["httpGet"]
             assert get["path"] == path, f"{name} {probe}"
             assert ports.get(get["port"], get["port"]) == port, f"{name} {probe} port"
@@ -517,3 +525,33 @@ def test_the_status_page_runs_behind_a_service(docs: list[Manifest]) -> None:
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     named = {p["name"] for p in container["ports"]}
     assert all(p["targetPort"] in named for p in service["spec"]["ports"])
+
+
+def test_the_edge_is_served_scaled_and_configured(
+    docs: list[Manifest], settings_of: SettingsOf
+) -> None:
+    deployment = of_kind(docs, "Deployment")[EDGE]
+    container = main_container(deployment)
+    assert container["args"] == ["run", "edge"]
+    assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the count"
+    settings = settings_of(deployment)
+    assert settings.edge.host == "0.0.0.0", "the edge must listen beyond the pod's loopback"
+    assert settings.edge.projects, "pipeline run edge refuses to start without projects"
+    http = next(p for p in container["ports"] if p["name"] == "http")
+    assert http["containerPort"] == settings.edge.port
+    service = of_kind(docs, "Service")[EDGE]["spec"]
+    assert service["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert [p["targetPort"] for p in service["ports"]] == ["http"]
+    pdb = of_kind(docs, "PodDisruptionBudget")[EDGE]["spec"]
+    assert pdb["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    hpa = of_kind(docs, "HorizontalPodAutoscaler")[EDGE]["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": EDGE}
+    assert 2 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+    (metric,) = hpa["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert "cpu" in container["resources"]["requests"], "CPU utilisation needs a CPU request"
+    # uvicorn finishes requests in flight (ack_timeout_s + 5), then the producer flushes
+    # (ack_timeout_s), after preStop: the kubelet must wait for all of it.
+    pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
+    needed = pre_stop + 2 * settings.edge.ack_timeout_s + 5
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] > needed
