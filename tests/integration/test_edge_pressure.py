@@ -92,7 +92,10 @@ def test_the_sdk_gets_429_and_stops_sending_until_retry_after(
     )
     kinds = Counter(o["outcome"] for o in outcomes for _ in range(o["quantity"]))
     assert kinds["rate_limited"] == 2  # the SDK's second event, and the request above
-    assert kinds["client_discarded"] <= 3  # what the SDK dropped itself and reported
+    # The three events the SDK dropped itself while backing off, reported in client reports.
+    assert kinds["client_discarded"] == 3
+    discarded = {o["reason"] for o in outcomes if o["outcome"] == "client_discarded"}
+    assert discarded == {"ratelimit_backoff"}
 
 
 def test_an_unreachable_broker_is_503_with_retry_after(
