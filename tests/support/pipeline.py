@@ -105,6 +105,10 @@ class RunningStage:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self, timeout_s: float = TIMEOUT_S) -> int | None:
         self.runtime.request_stop()
         self._thread.join(timeout_s)

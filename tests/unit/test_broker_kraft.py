@@ -17,6 +17,7 @@ from pipeline.adapters.kafka.broker.kraft import (
     process_markers,
 )
 from pipeline.adapters.kafka.broker.kraft_files import (
+    Quorum,
     cluster_id,
     log_tail,
     render_server_properties,
@@ -68,6 +69,22 @@ def test_server_properties_single_node_on_loopback(tmp_path: Path) -> None:
     assert props["offsets.topic.replication.factor"] == "1"
     assert props["offsets.topic.num.partitions"] == "1"
     assert props["group.consumer.session.timeout.ms"] == "6000"
+
+
+def test_a_node_of_a_three_node_quorum_names_every_voter_and_replicates_internal_topics(
+    tmp_path: Path,
+) -> None:
+    quorum = Quorum(node_id=2, controller_ports=(19193, 19293, 19393))
+    props = parse(render_server_properties(19292, 19293, tmp_path / "data", quorum))
+
+    assert props["node.id"] == "2"
+    assert props["controller.quorum.voters"] == (
+        "1@127.0.0.1:19193,2@127.0.0.1:19293,3@127.0.0.1:19393"
+    )
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19292,CONTROLLER://127.0.0.1:19293"
+    assert props["offsets.topic.replication.factor"] == "3"
+    assert props["default.replication.factor"] == "3"
+    assert props["transaction.state.log.min.isr"] == "2"
 
 
 def test_log_dir_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ import structlog
 
 from pipeline.adapters.kafka.broker.kraft_files import (
     LOG4J2_PROPERTIES,
+    Quorum,
     cluster_id,
     formatted_cluster_id,
     log_tail,
@@ -44,6 +45,10 @@ class KraftConfig:
     broker_port: int
     controller_port: int
     max_heap: str = "512m"
+    quorum: Quorum | None = None
+    """Set when this node is one of several (tests of broker failures); None: a lone node."""
+    cluster_id: str | None = None
+    """The id storage is formatted with; every node of a quorum needs the same. None: a new one."""
 
     @property
     def bootstrap(self) -> str:
@@ -98,22 +103,32 @@ class KraftBroker:
 
     def start(self) -> None:
         """Write the config, format storage on first use, launch the JVM and wait until ready."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Write the config, format storage on first use and launch the JVM without waiting:
+        a node of a quorum answers only once a majority of its voters runs."""
         if self._process is not None:
             raise UserError(f"the broker at {self.bootstrap} is already started")
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         cfg.server_properties.write_text(
-            render_server_properties(cfg.broker_port, cfg.controller_port, cfg.data_dir)
+            render_server_properties(cfg.broker_port, cfg.controller_port, cfg.data_dir, cfg.quorum)
         )
         (cfg.root / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
-        meta = cfg.data_dir / "meta.properties"
-        if not meta.exists():
+        if not self._meta.exists():
             self._format()
         self._process = self._launch()
         log.info("kafka_broker.starting", bootstrap=self.bootstrap, pid=self._process.pid)
+
+    def wait_ready(self) -> None:
+        """Until the launched JVM answers as our cluster; UserError (and stopped) if it cannot."""
+        cfg = self.config
+        assert self._process is not None, "launch() first"
         outcome = wait_ready(
             self.bootstrap,
-            formatted_cluster_id(meta),
+            formatted_cluster_id(self._meta),
             timeout_s=self._start_timeout_s,
             alive=self._alive,
         )
@@ -142,6 +157,19 @@ class KraftBroker:
         log.info("kafka_broker.stopped", bootstrap=self.bootstrap, pid=self._process.pid)
         self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crashed machine would stop it: no controlled shutdown, no flush."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
+        log.info("kafka_broker.killed", bootstrap=self.bootstrap, pid=self._process.pid)
+        self._process = None
+
+    @property
+    def _meta(self) -> Path:
+        return self.config.data_dir / "meta.properties"
+
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -152,7 +180,7 @@ class KraftBroker:
         cfg = self.config
         command = [
             cfg.java, *self._classpath(), "kafka.tools.StorageTool", "format",
-            "-t", cluster_id(), "-c", str(cfg.server_properties),
+            "-t", cfg.cluster_id or cluster_id(), "-c", str(cfg.server_properties),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -6,6 +6,7 @@ import base64
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import UserError
@@ -36,12 +37,39 @@ def cluster_id(new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
             return candidate
 
 
-def render_server_properties(broker_port: int, controller_port: int, log_dir: Path) -> str:
-    """Loopback listeners, replication factor 1, few partitions and fast KIP-848 rebalances."""
+@dataclass(frozen=True)
+class Quorum:
+    """The nodes of a multi-node cluster, each broker and controller in one JVM on loopback."""
+
+    node_id: int
+    controller_ports: tuple[int, ...]
+    """Node ``n`` (1-based) listens for the controller protocol on ``controller_ports[n - 1]``."""
+
+    @property
+    def voters(self) -> str:
+        return ",".join(
+            f"{node}@127.0.0.1:{port}" for node, port in enumerate(self.controller_ports, start=1)
+        )
+
+    @property
+    def replication(self) -> int:
+        """Internal topics on every node (at most 3), acknowledged by all but one of them."""
+        return min(3, len(self.controller_ports))
+
+
+def render_server_properties(
+    broker_port: int, controller_port: int, log_dir: Path, quorum: Quorum | None = None
+) -> str:
+    """Loopback listeners, few partitions and fast KIP-848 rebalances; replication factor 1
+    unless ``quorum`` makes this node one of several."""
+    node_id = quorum.node_id if quorum else 1
+    voters = quorum.voters if quorum else f"1@127.0.0.1:{controller_port}"
+    replication = str(quorum.replication) if quorum else "1"
+    min_isr = str(max(1, quorum.replication - 1)) if quorum else "1"
     settings = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters,
         "listeners": (
             f"PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}"
         ),
@@ -51,13 +79,14 @@ def render_server_properties(broker_port: int, controller_port: int, log_dir: Pa
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(log_dir.resolve()).replace("\\", "\\\\"),
         "num.partitions": "1",
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": replication,
+        "offsets.topic.replication.factor": replication,
         "offsets.topic.num.partitions": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": min_isr,
         "share.coordinator.state.topic.num.partitions": "1",
         "group.initial.rebalance.delay.ms": "0",
         "num.network.threads": "2",
