@@ -63,8 +63,13 @@ class Results:
     targets: list[Target] = field(default_factory=list)
 
 
-def print_report(console: Console, figures: Sequence[Figure], targets: Sequence[Target]) -> None:
-    table = Table(title="stage runtime benchmarks")
+def print_report(
+    console: Console,
+    figures: Sequence[Figure],
+    targets: Sequence[Target],
+    title: str = "stage runtime benchmarks",
+) -> None:
+    table = Table(title=title)
     for column in ("case", "run", "msg/s", "end to end s", "p50 ms", "p99 ms", "notes"):
         table.add_column(column, justify="right" if column.endswith(("/s", " s", "ms")) else "left")
     for fig in figures:

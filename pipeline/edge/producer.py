@@ -28,17 +28,20 @@ class AsyncProducer:
         self._producer = Producer(config)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="edge-producer", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reports: list[tuple[asyncio.Future[None], KafkaError | None]] = []
+        """Delivery reports of the current poll, handed to the event loop in one wake-up."""
 
     def start(self) -> None:
         self._thread.start()
 
     def send(self, record: Produce) -> asyncio.Future[None]:
         """Queues ``record``; the future resolves on the broker's ack. Raises BufferError."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        self._loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[None] = self._loop.create_future()
 
         def delivered(error: KafkaError | None, _message: Message) -> None:
-            loop.call_soon_threadsafe(_resolve, future, error)
+            self._reports.append((future, error))
 
         self._producer.produce(
             record.topic,
@@ -63,7 +66,17 @@ class AsyncProducer:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.1)
+            self._producer.poll(0.1)  # runs the delivery callbacks on this thread
+            if self._reports and self._loop is not None:
+                reports, self._reports = self._reports, []
+                # One wake-up of the event loop per poll, not per record: at thousands of
+                # acks a second, waking the loop for each was the edge's largest cost.
+                self._loop.call_soon_threadsafe(_resolve_all, reports)
+
+
+def _resolve_all(reports: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:
+    for future, error in reports:
+        _resolve(future, error)
 
 
 def _resolve(future: asyncio.Future[None], error: KafkaError | None) -> None:

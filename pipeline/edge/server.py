@@ -19,6 +19,7 @@ import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from pipeline.adapters.kafka.client_config import base_client_config, resolve_bootstrap
 from pipeline.adapters.kafka.codec import make_codec
@@ -106,7 +107,8 @@ def _lag_monitor(base: dict[str, Any], settings: Settings) -> DownstreamLagMonit
     )
 
 
-def uvicorn_config(app: Starlette, settings: Settings, port: int | None = None) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, settings: Settings, port: int | None = None) -> uvicorn.Config:
+    """The server options of the edge (benchmarks serve their ceiling app with the same)."""
     edge = settings.edge
     return uvicorn.Config(
         app,
