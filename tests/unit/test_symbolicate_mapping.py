@@ -9,6 +9,7 @@ import fastavro
 import pytest
 
 from pipeline.adapters.artifacts.store import ArtifactStore
+from pipeline.stages.symbolicate.names import source_function_name
 from pipeline.stages.symbolicate.settings import SymbolicateSettings
 from pipeline.stages.symbolicate.symbolicator import Symbolicator
 from tests.fixtures.js.events import (
@@ -37,12 +38,22 @@ def store(settings: SymbolicateSettings) -> ArtifactStore:
     return ArtifactStore(settings.artifacts_dir)
 
 
-@pytest.mark.parametrize("name", ["split", "quantity", "share"])
+@pytest.mark.parametrize(
+    ("bundle", "name"),
+    [
+        ("app", "split"),
+        ("app", "quantity"),
+        ("app", "share"),
+        # esbuild's class alias and native private methods (target es2022).
+        ("classes", "allocate"),
+        ("classes", "amount"),
+    ],
+)
 def test_known_frames_map_to_their_original_file_line_column_and_function(
-    settings: SymbolicateSettings, store: ArtifactStore, name: str
+    settings: SymbolicateSettings, store: ArtifactStore, bundle: str, name: str
 ) -> None:
-    upload(store, "app.min.js", "app.min.js.map")
-    data = scenarios("app")
+    upload(store, f"{bundle}.min.js", f"{bundle}.min.js.map")
+    data = scenarios(bundle)
     result = Symbolicator(settings, store=store).symbolicate(scenario_event(data, name))
 
     frames = result["exceptions"][0]["frames"]
@@ -238,3 +249,20 @@ def test_runtime_frames_are_not_looked_up_and_record_no_error(
     assert frames[0] == runtime  # untouched: no lookup, no symbolication error on it
     assert all(f["symbolication"] == "ok" for f in frames[1:])
     assert result["errors"] == []
+
+
+@pytest.mark.parametrize(
+    ("scope", "shown"),
+    [
+        ("Money._Money.allocate", "Money.allocate"),
+        ("Money._Money.##share", "Money.#share"),
+        ("Money.##share", "Money.#share"),
+        ("$Cart._$Cart.total", "$Cart.total"),
+        ("Outer.Money._Money.of", "Outer.Money.of"),
+        ("Cart._items.size", "Cart._items.size"),  # a real property named _items stays
+        ("Money._Money", "Money._Money"),  # the alias alone is what the code called it
+        ("handleSplit", "handleSplit"),
+    ],
+)
+def test_bundler_artefacts_are_dropped_from_scope_names(scope: str, shown: str) -> None:
+    assert source_function_name(scope) == shown

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pipeline.adapters.artifacts.urls import join_url
+from pipeline.stages.symbolicate.names import source_function_name
 
 STAGE = "symbolicate"
 
@@ -59,7 +60,9 @@ def debug_ids_by_file(event: dict[str, Any]) -> dict[str, str]:
 def mapped_frame(frame: dict[str, Any], token: Token, map_url: str) -> dict[str, Any]:
     """The frame at its original location; ``minified`` keeps where it pointed before."""
     function = token.function_name
-    if not function or function == "<unknown>":
+    if function and function != "<unknown>":
+        function = source_function_name(function)
+    else:
         function = frame.get("function")
     src = token.src or ""
     return {
