@@ -40,7 +40,7 @@ from pipeline.stages.outcomes import OUTCOMES_TOPIC, Outcomes
 log = structlog.get_logger()
 
 
-def edge_app(settings: Settings, registry: CollectorRegistry | None = None) -> Starlette:
+def edge_app(settings: Settings, registry: CollectorRegistry | None = None) -> ASGIApp:
     """The ASGI app with its producer, quota and lag monitor, started and closed by lifespan."""
     registry = registry or CollectorRegistry()
     edge_settings, kafka = settings.edge, settings.kafka
