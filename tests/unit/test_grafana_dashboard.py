@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.backlog.metrics import BacklogMetrics
 from pipeline.cohorts.book import CohortBook
 from pipeline.cohorts.metrics import CohortCollector
+from pipeline.edge.metrics import EdgeMetrics
 from pipeline.edge.quotas.metrics import QuotaMetrics
 from pipeline.observability.metrics import LATENCY_BUCKETS, StageMetrics
 
@@ -51,6 +52,7 @@ def exported_names() -> set[str]:
     stage = StageMetrics(registry, "normalize")
     BacklogMetrics(registry, "normalize")
     QuotaMetrics(registry)
+    EdgeMetrics(registry)
     book = CohortBook(
         stage="normalize",
         group="pipeline-normalize",
