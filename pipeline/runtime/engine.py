@@ -39,7 +39,7 @@ from pipeline.runtime.messages import (
     received_at,
 )
 from pipeline.runtime.offsets import OffsetTracker
-from pipeline.runtime.output import Output
+from pipeline.runtime.output import Output, carrying
 from pipeline.runtime.partition import PartitionState, PartitionStatus, TopicPartitionKey, Work
 from pipeline.runtime.pauses import PauseBook
 from pipeline.runtime.pool import Failure, ProcessPool, WorkPool
@@ -47,6 +47,7 @@ from pipeline.runtime.retry import RetryPolicy
 from pipeline.runtime.sink_writer import SinkDone, SinkFailed, SinkWriter
 from pipeline.runtime.stage import StageSpec, is_async
 from pipeline.runtime.thread_pool import ThreadPool
+from pipeline.runtime.transactions import TransactionalOutput, TransactionFailed, transactional_id
 
 log = structlog.get_logger()
 
@@ -91,9 +92,17 @@ class StageRuntime:
         self._wall_ms = wall_ms
         try:
             self._consumer = Consumer({**consumer_config, "on_commit": self._on_commit_result})
-            self._output = Output(
-                producer_config, on_full=lambda: self._set_global_pause(PRODUCER_QUEUE, True)
+            on_full = lambda: self._set_global_pause(PRODUCER_QUEUE, True)  # noqa: E731
+            self._transactions = (
+                TransactionalOutput(
+                    producer_config,
+                    on_full,
+                    transactional_id(spec.group_id, producer_config["client.id"]),
+                )
+                if spec.exactly_once and commit_to is None
+                else None
             )
+            self._output = self._transactions or Output(producer_config, on_full)
         except KafkaException as exc:  # librdkafka refuses the settings before connecting
             raise ConfigError(
                 f"the Kafka client settings were refused: {exc.args[0].str()} "
@@ -205,6 +214,7 @@ class StageRuntime:
         state.epoch = self._epochs
         state.tracker.reset(offset)
         state.held.clear()
+        state.finished_outputs.clear()  # the drain produces them again from the ledger range
         self._set_pause(key, WINDOW_FULL, False)
         self._consumer.seek(TopicPartition(topic, partition, offset))
         self._commit([TopicPartition(topic, partition, offset)], False, flush_timeout=None)
@@ -248,6 +258,13 @@ class StageRuntime:
                 on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
             )
+        if self._transactions is not None:
+            try:
+                self._transactions.start(self.limits.revoke_grace_s + 20)
+            except KafkaException as exc:
+                log.error("runtime.halted", stage=self.spec.name, reason=str(exc))
+                self._close(commit=False)
+                return 3
         if self._downstream is not None:
             self._downstream.start()
         log.info(
@@ -334,13 +351,18 @@ class StageRuntime:
         if not commit:  # halted: the revoke that close() triggers must not commit either
             for key in list(self._parts):
                 self._forget(key)
+            if self._transactions is not None:
+                self._transactions.abort(5.0)
         if commit:
             self._handle_completions()
-            self._commit(
-                self._commit_positions(),
-                asynchronous=False,
-                flush_timeout=max(1.0, self.limits.shutdown_grace_s / 2),
-            )
+            try:
+                self._commit(
+                    self._commit_positions(),
+                    asynchronous=False,
+                    flush_timeout=max(1.0, self.limits.shutdown_grace_s / 2),
+                )
+            except StageHalted as exc:  # aborted: the next run reads the same messages again
+                log.error("runtime.final_commit_failed", stage=self.spec.name, reason=str(exc))
         if self._downstream is not None:
             self._downstream.stop()
         self._pool.shutdown(wait=False)
@@ -490,7 +512,8 @@ class StageRuntime:
             emits: Any = outcome.emits
             if work.column == FORWARDED and state.cohorts is not None:
                 work.column = column_of(emits)
-            if len(emits) == 1 and type(emits[0]) is Produce:  # the common case, kept cheap
+            if len(emits) == 1 and type(emits[0]) is Produce and self._transactions is None:
+                # the common case, kept cheap
                 if self._output.hand_over(work, emits[0]):
                     self._finish(work, state)
                 else:
@@ -501,8 +524,8 @@ class StageRuntime:
     def _handle_sink_report(self, item: SinkDone | SinkFailed) -> None:
         if isinstance(item, SinkDone):
             for work, follow_ups in item.written:
-                # Follow-ups go out even for revoked work: the next owner's write finds the
-                # event already stored and would not emit them again.
+                # Follow-ups go out even for revoked work (except exactly-once: _hold): the
+                # next owner's write finds the event stored by another message and owes none.
                 work.pending -= 1
                 self._emit(work, follow_ups)
         else:
@@ -557,12 +580,33 @@ class StageRuntime:
 
     def _emit(self, work: Work, records: Sequence[Produce]) -> None:
         """Hand records to the producer; the work is finished once all are handed over (their
-        acknowledgement is checked before each commit)."""
-        for record in records:
-            if not self._output.hand_over(work, record):
-                self._output.block(work, record)
+        acknowledgement is checked before each commit). Exactly-once stages hold them until
+        a commit covers the work's offset."""
+        if self._transactions is not None:
+            self._hold(work, records)
+        else:
+            for record in records:
+                if not self._output.hand_over(work, record):
+                    self._output.block(work, record)
         if work.pending == 0:
             self._finish_current(work)
+
+    def _hold(self, work: Work, records: Sequence[Produce]) -> None:
+        state = self._parts.get((work.topic, work.partition))
+        if state is None or state.epoch != work.epoch:
+            return  # revoked or sought: whoever reads the message next produces them
+        offset = work.offset
+        state.finished_outputs.extend((offset, carrying(work, record)) for record in records)
+
+    def _release(self, state: PartitionState, below: int) -> None:
+        """Hand over the held records of offsets before ``below``, in the order they finished."""
+        assert self._transactions is not None
+        held = state.finished_outputs
+        state.finished_outputs = [(offset, record) for offset, record in held if offset >= below]
+        for offset, record in held:
+            if offset < below:
+                while not self._transactions.hand_over(None, record):
+                    self._transactions.serve(0.05)  # the queue drains as the broker acks
 
     def _finish_current(self, work: Work) -> None:
         state = self._parts.get((work.topic, work.partition))
@@ -696,10 +740,15 @@ class StageRuntime:
         ``offsets`` must be computed before the flush: work finished during it is not covered.
         ``flush_timeout=None`` skips the flush, for offsets whose data is durable elsewhere.
         """
+        if self._book is not None and offsets:
+            offsets = self._count_committed(offsets)
+        if self._transactions is not None:
+            # Synchronous: a transaction must commit before the next one may begin. The
+            # coordinator may be moving (a broker restart); 10 s covers an election.
+            self._commit_transaction(offsets, max(flush_timeout or 0.0, 10.0))
+            return
         if not offsets:
             return
-        if self._book is not None:
-            offsets = self._count_committed(offsets)
         if flush_timeout is not None and not self._output.acknowledged(flush_timeout):
             return
         try:
@@ -712,6 +761,20 @@ class StageRuntime:
         except KafkaException as exc:
             log.warning("runtime.commit_failed", error=str(exc), asynchronous=asynchronous)
             return
+        self._note_committed(offsets)
+
+    def _commit_transaction(self, offsets: list[TopicPartition], timeout_s: float) -> None:
+        """Offsets with the records of the work before them; also commits a transaction that
+        holds only cohort summaries, before the coordinator's timeout would abort it."""
+        assert self._transactions is not None
+        for tp in offsets:
+            state = self._parts.get((tp.topic, tp.partition))
+            if state is not None:
+                self._release(state, tp.offset)
+        try:
+            self._transactions.commit(offsets, self._consumer.consumer_group_metadata(), timeout_s)
+        except TransactionFailed as exc:
+            raise StageHalted(f"the transaction was aborted: {exc}") from exc
         self._note_committed(offsets)
 
     def _count_committed(self, offsets: list[TopicPartition]) -> list[TopicPartition]:

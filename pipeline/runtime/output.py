@@ -120,6 +120,13 @@ CARRIED_HEADERS = (RECEIVED_AT_HEADER, REPLAYED_HEADER)
 """Headers of an input message its outputs inherit: its cohort, and whether it is a replay."""
 
 
+def carrying(work: Work, record: Produce) -> Produce:
+    """``record`` with the headers it inherits from ``work``, for records produced later."""
+    if not work.headers:
+        return record
+    return Produce(record.topic, record.value, record.key, _carried(work, record.headers))
+
+
 def _carried(work: Work, headers: Headers) -> Headers:
     for name in CARRIED_HEADERS:
         value = work.header(name)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.cohorts.book import PartitionCohorts
-from pipeline.runtime.messages import InputMessage
+from pipeline.runtime.messages import InputMessage, Produce
 from pipeline.runtime.offsets import OffsetTracker
 
 TopicPartitionKey = tuple[str, int]
@@ -48,6 +48,9 @@ class PartitionState:
     held: deque[Any] = field(default_factory=deque)
     """Consumed but not yet taken: the part of a consume() batch beyond the window."""
     held_last: int | None = None
+    finished_outputs: list[tuple[int, Produce]] = field(default_factory=list)
+    """Exactly-once stages: records of finished work, by input offset, until a commit covers
+    that offset (pipeline.runtime.transactions)."""
     consumed: int = 0
     consumed_reported: int = 0
     recent_failures: deque[bool] = field(default_factory=deque)

@@ -60,6 +60,10 @@ class StageSpec:
     sink_batch_max_wait_s: float = 0.2
     on_close: Callable[[], None] | None = None
     """Releases what the process function holds (HTTP clients, caches) at shutdown."""
+    exactly_once: bool = False
+    """Outputs and input offsets commit in one Kafka transaction (pipeline.runtime.transactions):
+    a redelivered message never adds a second copy of what it produced. The backlog drain,
+    which records its progress in the ledger instead of group offsets, stays at-least-once."""
 
     def __post_init__(self) -> None:
         if self.mode == "processes" and is_async(self.process):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import (
     Consumer,
@@ -175,7 +175,14 @@ def produce(bootstrap: str, records: Iterable[Produce]) -> int:
 def read_to_end(bootstrap: str, topic: str, timeout_s: float = TIMEOUT_S) -> list[InputMessage]:
     """Every record of ``topic`` up to its current end offsets, in partition order."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "unused",
+            "enable.auto.commit": False,
+            # A partition written in transactions ends with a commit marker no message is
+            # delivered for: its end is the EOF event.
+            "enable.partition.eof": True,
+        }
     )
     try:
         partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
@@ -193,7 +200,10 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = TIMEOUT_S) -> lis
         deadline = time.monotonic() + timeout_s
         while ends and time.monotonic() < deadline:
             for msg in consumer.consume(500, timeout=0.2):
-                if msg.error() is not None:
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF and msg.partition() is not None:
+                        ends.pop(cast(int, msg.partition()), None)
                     continue
                 part, offset = msg.partition(), msg.offset()
                 assert part is not None and offset is not None

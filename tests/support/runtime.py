@@ -475,13 +475,18 @@ class StageThread:
 
 
 class StageProcess:
-    """`pipeline run tests.support.stages:scripted_stage` with its JSON log in a file."""
+    """`pipeline run <stage>` (the scripted stage unless told) with its JSON log in a file."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        stage: str = "tests.support.stages:scripted_stage",
+    ) -> None:
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [str(PIPELINE_BIN), "run", "tests.support.stages:scripted_stage"],
+            [str(PIPELINE_BIN), "run", stage],
             env=dict(env),
             cwd=PROJECT_ROOT,
             stdout=self._log,

@@ -25,3 +25,11 @@ class StoreSettings(BaseModel):
             "before calling it unavailable."
         ),
     )
+    exactly_once: bool = Field(
+        default=True,
+        description=(
+            "Commit the outcomes and the input offsets in one Kafka transaction, so a stage "
+            "killed mid-batch never counts an event twice; false is at-least-once (one Kafka "
+            "round trip less per commit)."
+        ),
+    )

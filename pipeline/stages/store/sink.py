@@ -4,7 +4,9 @@ An event newly stored gets an ``accepted`` outcome, produced before its offset i
 event the database already held gets none, so a replay or a duplicate is never counted twice.
 Each row records the input message that stored it: when a batch committed but its
 acknowledgement was lost (or the stage died before committing the offset), the retry of that
-same message finds its own row and still emits the outcome it owes. An outage becomes
+same message finds its own row and still emits the outcome it owes; with ``store.exactly_once``
+the outcome and the offset commit in one Kafka transaction, so that retry never makes a second
+copy of an outcome that was already out (pipeline.runtime.transactions). An outage becomes
 SinkUnavailable: the runtime pauses intake and retries the same batch.
 """
 

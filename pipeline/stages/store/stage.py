@@ -49,4 +49,5 @@ def store_stage(settings: Settings) -> StageSpec:
         sink=sink,
         sink_batch_size=store.batch_size,
         sink_batch_max_wait_s=store.batch_max_wait_s,
+        exactly_once=store.exactly_once,
     )

@@ -19,6 +19,7 @@ from confluent_kafka.admin import (
     NewTopic,
     ResourceType,
 )
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from pipeline.adapters.kafka.topics.plan import ClusterState, Plan, Refusal, TopicState
 from pipeline.errors import UserError
@@ -28,10 +29,35 @@ class TopicsAdminError(UserError):
     """Kafka did not answer a topics request in time, or refused it."""
 
 
+UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+class _NotKnownEverywhere(Exception):
+    """A topic the metadata lists and the broker asked for its configs does not know yet."""
+
+
 def read_cluster_state(
     admin: AdminClient, topics: Iterable[str], *, timeout_s: float
 ) -> ClusterState:
-    """Broker count, and partitions, replication and effective configs of existing ``topics``."""
+    """Broker count, and partitions, replication and effective configs of existing ``topics``.
+
+    Just after a topic is created, the broker that answers the metadata may know it while the
+    one asked for its configs does not yet: that is retried until ``timeout_s``."""
+    names = list(topics)
+    retrying = Retrying(
+        retry=retry_if_exception_type(_NotKnownEverywhere),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(0.2),
+    )
+    try:
+        return retrying(_read_cluster_state, admin, names, timeout_s)
+    except RetryError as exc:
+        raise TopicsAdminError(
+            f"Kafka request failed (describe configs): {exc.last_attempt.exception()}"
+        ) from None
+
+
+def _read_cluster_state(admin: AdminClient, topics: list[str], timeout_s: float) -> ClusterState:
     with _kafka_answer("list topics"):
         metadata = admin.list_topics(timeout=timeout_s)
     existing = [name for name in topics if name in metadata.topics]
@@ -40,7 +66,13 @@ def read_cluster_state(
     states: dict[str, TopicState] = {}
     for resource, future in described.items():
         with _kafka_answer(f"describe configs of {resource.name}"):
-            entries: dict[str, ConfigEntry] = future.result(timeout_s)
+            try:
+                entries: dict[str, ConfigEntry] = future.result(timeout_s)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if isinstance(error, KafkaError) and error.code() == UNKNOWN_TOPIC:
+                    raise _NotKnownEverywhere(f"{resource.name}: {_reason(exc)}") from None
+                raise
         partitions = metadata.topics[resource.name].partitions.values()
         states[resource.name] = TopicState(
             partitions=len(partitions),

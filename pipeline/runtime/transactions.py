@@ -1,0 +1,127 @@
+"""Exactly-once output: a stage's records and the input offsets they came from, committed in
+one Kafka transaction.
+
+Works finish out of order within a partition, so a transaction may only carry the records of
+offsets it commits: the loop holds each finished work's records until the partition's
+committable offset has passed it, hands them over, then commits them together with that offset
+(fenced through the consumer's group metadata, KIP-447). A redelivered message can then never
+add a second copy of what it produced: either its first records were committed with its offset,
+or they were aborted, and read_committed consumers (librdkafka's default) never see them.
+
+A transaction that cannot commit is aborted and the stage stops (crash-only): restarted, it
+reads again from the committed offsets.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+from pipeline.runtime.messages import Produce
+from pipeline.runtime.output import Output
+from pipeline.runtime.partition import Work
+
+log = structlog.get_logger()
+
+TRANSACTION_TIMEOUT_MS = 15_000
+"""How long the coordinator waits before aborting the open transaction of a producer that died
+(and read_committed consumers wait behind it), unless a restart with the same id aborts it
+first. It must exceed a commit interval plus the time to commit one (kafka.client_config
+can set transaction.timeout.ms)."""
+
+_instances = itertools.count()
+
+
+class TransactionFailed(Exception):
+    """The transaction was aborted or the producer fenced: nothing of it is visible."""
+
+
+def transactional_id(group_id: str, client_id: str) -> str:
+    """Stable across restarts of one container (same host name, same pid), so the restarted
+    producer aborts what its predecessor left open at once; unique among the runtimes of one
+    process (tests run several)."""
+    return f"{group_id}.{client_id}.{next(_instances)}"
+
+
+class TransactionalOutput(Output):
+    def __init__(
+        self, producer_config: dict[str, Any], on_full: Callable[[], None], transactional_id: str
+    ) -> None:
+        super().__init__(
+            {
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                **producer_config,
+                "transactional.id": transactional_id,
+            },
+            on_full,
+        )
+        self._open = False
+        self.uncommitted = 0
+        """Records handed over in the open transaction."""
+
+    def start(self, timeout_s: float) -> None:
+        """Registers the id with the coordinator, aborting a predecessor's open transaction."""
+        self._producer.init_transactions(timeout_s)
+
+    def hand_over(self, work: Work | None, record: Produce) -> bool:
+        if not self._open:
+            self._producer.begin_transaction()
+            self._open = True
+        handed = super().hand_over(work, record)
+        self.uncommitted += handed
+        return handed
+
+    def commit(self, offsets: list[TopicPartition], group_metadata: Any, timeout_s: float) -> None:
+        """Commit the open transaction with ``offsets`` (its records flushed first, by
+        librdkafka); raises TransactionFailed after aborting it."""
+        if not offsets and not self._open:
+            return
+        if not self._open:
+            self._producer.begin_transaction()
+            self._open = True
+        retrying = Retrying(
+            retry=retry_if_exception(_retriable),
+            stop=stop_after_delay(timeout_s),
+            wait=wait_exponential(multiplier=0.1, max=1.0),
+            reraise=True,
+        )
+        try:
+            if offsets:
+                retrying(
+                    self._producer.send_offsets_to_transaction, offsets, group_metadata, timeout_s
+                )
+            retrying(self._producer.commit_transaction, timeout_s)
+        except KafkaException as exc:
+            self.abort(timeout_s)
+            raise TransactionFailed(_describe(exc)) from exc
+        self._open = False
+        self.uncommitted = 0
+
+    def abort(self, timeout_s: float) -> None:
+        """Best effort: a producer that cannot reach the coordinator leaves the transaction to
+        time out (TRANSACTION_TIMEOUT_MS) or to its restarted successor."""
+        if not self._open:
+            return
+        self._open = False
+        self.uncommitted = 0
+        try:
+            self._producer.abort_transaction(timeout_s)
+        except KafkaException as exc:
+            log.warning("runtime.transaction_abort_failed", error=_describe(exc))
+
+
+def _retriable(exc: BaseException) -> bool:
+    if not isinstance(exc, KafkaException):
+        return False
+    error: KafkaError = exc.args[0]
+    return bool(error.retriable()) and not error.txn_requires_abort() and not error.fatal()
+
+
+def _describe(exc: KafkaException) -> str:
+    error: KafkaError = exc.args[0]
+    return error.str() if isinstance(error, KafkaError) else str(exc)

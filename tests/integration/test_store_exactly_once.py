@@ -1,0 +1,98 @@
+"""`pipeline run store` killed with SIGKILL between two commits, then restarted: the messages
+after the last commit are read and written again, and still every event has exactly one
+`accepted` outcome (outcomes and offsets commit in one Kafka transaction)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from pipeline.adapters.db import open_store
+from pipeline.adapters.kafka.codec import make_codec
+from pipeline.config import KafkaSettings
+from pipeline.stages.outcomes import wall_ms
+from tests.support.pipeline import (
+    as_record,
+    committed_offsets,
+    decode_all,
+    processed_event,
+    produce,
+    read_to_end,
+)
+from tests.support.runtime import StageProcess, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+PROJECT = 41
+EVENTS = 6000
+KILL_AFTER = 1500
+COMMIT_INTERVAL_S = 3.0
+"""Long, so the kill lands well after the last commit with many outcomes out since."""
+
+
+def store_env(bootstrap: str, prefix: str, dsn: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+    return env | {
+        "PIPELINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "PIPELINE_KAFKA__TOPIC_PREFIX": prefix,
+        "PIPELINE_STORE__DSN": dsn,
+        "PIPELINE_STORE__BATCH_SIZE": "50",
+        "PIPELINE_RUNTIME__COMMIT_INTERVAL_S": str(COMMIT_INTERVAL_S),
+        "PIPELINE_RUNTIME__HTTP_PORT": str(free_port()),
+        "PIPELINE_OBSERVABILITY__LOG_FORMAT": "json",
+    }
+
+
+def stored(dsn: str) -> list[str]:
+    store = open_store(dsn)
+    try:
+        return [e.event_id for e in store.list_events(project_id=PROJECT, limit=EVENTS * 2)]
+    finally:
+        store.close()
+
+
+def test_a_store_killed_between_commits_owes_every_event_exactly_one_outcome(
+    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    codec = make_codec(kafka)
+    topic = kafka.topic("events.symbolicated")
+    received = wall_ms()
+    events = [
+        processed_event(PROJECT, {"message": f"job {n % 7}"}, received) for n in range(EVENTS)
+    ]
+    produce(kafka_bootstrap, [as_record(codec, topic, e) for e in events])
+    dsn = f"sqlite:///{tmp_path / 'events.db'}"
+    env = store_env(kafka_bootstrap, prefix, dsn)
+    store = "store"
+
+    with StageProcess(env, tmp_path / "killed.log", store) as first:
+        wait_for(lambda: len(stored(dsn)) >= KILL_AFTER, "events stored before the kill", 60)
+        first.proc.kill()
+        assert first.wait() == -signal.SIGKILL
+    before_restart = len(stored(dsn))
+    assert before_restart < EVENTS, "the store finished before it was killed"
+    committed = sum(
+        max(0, offset)
+        for offset in committed_offsets(admin, kafka.topic("pipeline-store"), topic).values()
+    )
+    assert committed < before_restart, "no stored event is read again: nothing was tested"
+
+    with StageProcess(env, tmp_path / "restarted.log", store) as second:
+        wait_for(lambda: len(stored(dsn)) >= EVENTS, "every event stored after the restart", 90)
+        second.send(signal.SIGTERM)
+        assert second.wait() == 0
+
+    ids = stored(dsn)
+    assert Counter(ids) == Counter(e["event_id"] for e in events), "lost or stored twice"
+    outcomes = decode_all(codec, "outcome", read_to_end(kafka_bootstrap, kafka.topic("outcomes")))
+    accepted = Counter(o["event_id"] for o in outcomes if o["outcome"] == "accepted")
+    assert {o["outcome"] for o in outcomes} == {"accepted"}
+    twice = [event_id for event_id, count in accepted.items() if count > 1]
+    assert not twice, f"{len(twice)} events accepted more than once (e.g. {twice[:3]})"
+    assert set(accepted) == set(ids), f"{len(set(ids) - set(accepted))} events without outcome"
