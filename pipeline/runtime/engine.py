@@ -57,6 +57,8 @@ PRODUCER_QUEUE = "producer_queue"
 SINK_UNAVAILABLE = "sink_unavailable"
 SHUTDOWN = "shutdown"
 RANGE_END = "range_end"
+TRANSACTION_COMMIT_S = 60.0
+"""Well under the consumer's max.poll.interval.ms (300 s), which the blocked loop must not miss."""
 
 CommitTarget = Callable[[list[TopicPartition]], None]
 """Records committed positions somewhere other than Kafka's group offsets; raises on failure."""
@@ -743,9 +745,10 @@ class StageRuntime:
         if self._book is not None and offsets:
             offsets = self._count_committed(offsets)
         if self._transactions is not None:
-            # Synchronous: a transaction must commit before the next one may begin. The
-            # coordinator may be moving (a broker restart); 10 s covers an election.
-            self._commit_transaction(offsets, max(flush_timeout or 0.0, 10.0))
+            # Synchronous: a transaction must commit before the next one may begin. Its flush
+            # waits out a partition leader's election after a broker died (measured: one
+            # 10 s timeout aborted a transaction and stopped the stage).
+            self._commit_transaction(offsets, max(flush_timeout or 0.0, TRANSACTION_COMMIT_S))
             return
         if not offsets:
             return
