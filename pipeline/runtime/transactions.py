@@ -61,8 +61,6 @@ class TransactionalOutput(Output):
             on_full,
         )
         self._open = False
-        self.uncommitted = 0
-        """Records handed over in the open transaction."""
 
     def start(self, timeout_s: float) -> None:
         """Registers the id with the coordinator, aborting a predecessor's open transaction."""
@@ -72,9 +70,7 @@ class TransactionalOutput(Output):
         if not self._open:
             self._producer.begin_transaction()
             self._open = True
-        handed = super().hand_over(work, record)
-        self.uncommitted += handed
-        return handed
+        return super().hand_over(work, record)
 
     def commit(self, offsets: list[TopicPartition], group_metadata: Any, timeout_s: float) -> None:
         """Commit the open transaction with ``offsets`` (its records flushed first, by
@@ -100,7 +96,6 @@ class TransactionalOutput(Output):
             self.abort(timeout_s)
             raise TransactionFailed(_describe(exc)) from exc
         self._open = False
-        self.uncommitted = 0
 
     def abort(self, timeout_s: float) -> None:
         """Best effort: a producer that cannot reach the coordinator leaves the transaction to
@@ -108,7 +103,6 @@ class TransactionalOutput(Output):
         if not self._open:
             return
         self._open = False
-        self.uncommitted = 0
         try:
             self._producer.abort_transaction(timeout_s)
         except KafkaException as exc:
