@@ -3,7 +3,9 @@
 A few worker threads post concurrently, so the generator's rate is not capped by one round
 trip at a time; at most ``max_pending`` posts wait, so a slow edge slows the generator down
 instead of queueing without bound. An answer below 500 other than 429 counts as acknowledged:
-the edge took the event (or refused it for good, as it must refuse the invalid ones).
+the edge took the event (or refused it for good, as it must refuse the invalid ones). A 429 or
+503 is the edge pushing back: the post waits out its ``Retry-After`` and tries again, as SDKs
+do, and counts as failed only when ``retry_for_s`` runs out.
 """
 
 from __future__ import annotations
@@ -14,11 +16,29 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import httpx
 import structlog
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay
 
 from pipeline.generator.factory import GeneratedRecord
 from pipeline.generator.send import SendStats
 
 log = structlog.get_logger()
+
+_PUSHBACK = frozenset({429, 503})
+_MAX_RETRY_AFTER_S = 60.0
+
+
+def _pushed_back(response: httpx.Response) -> bool:
+    return response.status_code in _PUSHBACK
+
+
+def _retry_after(state: RetryCallState) -> float:
+    """The edge's own ``Retry-After`` (seconds), bounded; one second when it gave none."""
+    assert state.outcome is not None
+    header = state.outcome.result().headers.get("Retry-After", "1")
+    try:
+        return min(max(float(header), 0.0), _MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 1.0
 
 
 class EdgeSender:
@@ -29,9 +49,16 @@ class EdgeSender:
         stats: SendStats,
         workers: int = 8,
         timeout_s: float = 10.0,
+        retry_for_s: float = 120.0,
     ) -> None:
         """``keys``: the public key to send each project's events with."""
         self._keys = keys
+        self._retrying = Retrying(
+            retry=retry_if_result(_pushed_back),
+            wait=_retry_after,
+            stop=stop_after_delay(retry_for_s),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
         self._stats = stats
         self._client = httpx.Client(base_url=base_url, timeout=timeout_s)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="edge-sender")
@@ -64,7 +91,8 @@ class EdgeSender:
         try:
             if key is None:
                 raise LookupError(f"no public key for project {project_id} in edge.projects")
-            response = self._client.post(
+            response = self._retrying(
+                self._client.post,
                 f"/api/{project_id}/store/",
                 content=payload,
                 headers={
@@ -72,7 +100,7 @@ class EdgeSender:
                     "Content-Type": "application/json",
                 },
             )
-            ok = response.status_code < 500 and response.status_code != 429
+            ok = response.status_code < 500 and not _pushed_back(response)
             error = None if ok else f"HTTP {response.status_code}: {response.text[:200]}"
         except (httpx.HTTPError, LookupError) as exc:
             error = f"{type(exc).__name__}: {exc}"
