@@ -135,7 +135,7 @@ class Edge:
         self, request: Request, parse: Callable[[bytes, int], Parsed], project_id: int
     ) -> Response:
         try:
-            key = public_key(request.headers, request.query_params)
+            key = public_key(request.headers, request.scope["query_string"].decode("latin-1"))
             self.keys.check(project_id, key)
         except AuthError as exc:
             raise Refused(exc.status, str(exc)) from None

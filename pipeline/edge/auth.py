@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 AUTH_HEADER = "x-sentry-auth"
 
@@ -31,11 +32,15 @@ class Keys:
             raise AuthError(403, "this public key is not valid for the project")
 
 
-def public_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str:
-    """The ``sentry_key`` of the request; raises AuthError(401) when there is none."""
+def public_key(headers: Mapping[str, str], query_string: str) -> str:
+    """The ``sentry_key`` of the request; raises AuthError(401) when there is none.
+
+    The query string is parsed only when the header has no key: SDKs other than the browser's
+    send the header, and parsing every request's query cost the edge about 4% of its CPU."""
     header = headers.get(AUTH_HEADER)
-    from_header = _auth_fields(header).get("sentry_key") if header else None
-    key = from_header or query.get("sentry_key")
+    key = _auth_fields(header).get("sentry_key") if header else None
+    if not key and query_string:
+        key = parse_qs(query_string).get("sentry_key", [""])[-1]
     if not key:
         raise AuthError(401, "missing sentry_key (X-Sentry-Auth header or sentry_key parameter)")
     if len(key) > 64 or not key.isalnum():
