@@ -3,11 +3,15 @@ as browser SDKs send it) must be one the project lists. Nothing unauthenticated 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 AUTH_HEADER = "x-sentry-auth"
+_SENTRY_KEY = re.compile(r"(?:^|[\s,])sentry_key[ \t]*=[ \t]*([^,\s]*)")
+"""``Sentry sentry_key=abc, sentry_version=7``: one search, where splitting every field cost
+as much as the rest of authentication."""
 
 
 class AuthError(Exception):
@@ -38,7 +42,8 @@ def public_key(headers: Mapping[str, str], query_string: str) -> str:
     The query string is parsed only when the header has no key: SDKs other than the browser's
     send the header, and parsing every request's query cost the edge about 4% of its CPU."""
     header = headers.get(AUTH_HEADER)
-    key = _auth_fields(header).get("sentry_key") if header else None
+    found = _SENTRY_KEY.search(header) if header else None
+    key = found[1] if found else None
     if not key and query_string:
         key = parse_qs(query_string).get("sentry_key", [""])[-1]
     if not key:
@@ -46,16 +51,3 @@ def public_key(headers: Mapping[str, str], query_string: str) -> str:
     if len(key) > 64 or not key.isalnum():
         raise AuthError(401, "malformed sentry_key")
     return key
-
-
-def _auth_fields(header: str) -> dict[str, str]:
-    """``Sentry sentry_key=abc, sentry_version=7`` -> {"sentry_key": "abc", ...}."""
-    scheme, _, rest = header.strip().partition(" ")
-    if scheme.lower() != "sentry":
-        rest = header
-    fields: dict[str, str] = {}
-    for part in rest.split(","):
-        name, sep, value = part.strip().partition("=")
-        if sep:
-            fields[name.strip()] = value.strip()
-    return fields

@@ -17,3 +17,13 @@ class EdgeMetrics:
             "edge_refused", "Requests refused for backpressure", ["reason"], registry=registry
         )
         self.in_flight = Gauge("edge_in_flight", "Requests being handled", registry=registry)
+        # The children counted on every request, looked up once: ``labels()`` takes a lock
+        # and builds a key each call.
+        self.accepted = self.events.labels("accepted")
+        self._answered: dict[tuple[str, int], Counter] = {}
+
+    def answered(self, endpoint: str, status: int) -> None:
+        child = self._answered.get((endpoint, status))
+        if child is None:
+            child = self._answered[endpoint, status] = self.requests.labels(endpoint, str(status))
+        child.inc()

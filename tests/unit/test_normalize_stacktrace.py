@@ -183,3 +183,68 @@ def test_sourcemap_debug_images_are_extracted() -> None:
 
 def test_debug_meta_without_other_content_leaves_no_trace_in_extra() -> None:
     assert "debug_meta" not in json.loads(normalized(javascript_event())["extra_json"])
+
+
+NODE_STACK = (
+    "TypeError: Cannot read properties of null (reading 'x')\n"
+    "    at each (file:///srv/app/dist/main.mjs:10:42)\n"
+    "    at Array.forEach (<anonymous>)\n"
+    "    at file:///srv/app/dist/main.mjs:10:11\n"
+    "    at ModuleJob.run (node:internal/modules/esm/module_job:325:25)"
+)
+
+
+def test_a_raw_stack_string_becomes_the_frames() -> None:
+    event = normalized({"exception": [{"type": "TypeError", "stack": NODE_STACK}]})
+    frames = event["exceptions"][0]["frames"]
+    located = [(f["function"], f["abs_path"], f["lineno"], f["colno"], f["in_app"]) for f in frames]
+    assert located == [
+        ("ModuleJob.run", "node:internal/modules/esm/module_job", 325, 25, False),
+        (None, "file:///srv/app/dist/main.mjs", 10, 11, None),
+        ("Array.forEach", "<anonymous>", None, None, False),
+        ("each", "file:///srv/app/dist/main.mjs", 10, 42, None),
+    ]
+    assert frames[-1] == {
+        "filename": None,
+        "abs_path": "file:///srv/app/dist/main.mjs",
+        "function": "each",
+        "module": None,
+        "lineno": 10,
+        "colno": 42,
+        "in_app": None,
+        "context_line": None,
+        "pre_context": [],
+        "post_context": [],
+        "minified": None,
+        "symbolication": None,
+    }
+    assert kinds(event) == []
+
+
+def test_sent_frames_win_over_a_stack_string() -> None:
+    payload = _exception([{"function": "sent"}], stack=NODE_STACK)
+    assert _functions(normalized(payload)) == ["sent"]
+
+
+def test_a_parsed_stack_is_capped_like_sent_frames() -> None:
+    stack = "Error: x\n" + "\n".join(f"    at f{i} (https://h/a.js:{i}:1)" for i in range(9))
+    event = normalized({"exception": [{"stack": stack}]}, NormalizeSettings(max_frames=4))
+    assert _functions(event) == ["f8", "f7", "f1", "f0"]
+    assert kinds(event) == ["too_many_frames"]
+
+
+@pytest.mark.parametrize(
+    ("abs_path", "sent", "expected"),
+    [
+        ("node:internal/process/task_queues", None, False),
+        ("node:internal/process/task_queues", True, True),
+        ("[native code]", None, False),
+        ("<anonymous>", None, False),
+        ("https://cdn.example.com/static/app.js", None, None),
+    ],
+)
+def test_runtime_frames_without_in_app_are_not_in_app(
+    abs_path: str, sent: bool | None, expected: bool | None
+) -> None:
+    event = normalized(_exception([{"function": "f", "abs_path": abs_path, "in_app": sent}]))
+    assert event["exceptions"][0]["frames"][0]["in_app"] is expected

@@ -3,14 +3,21 @@
 Frames keep what the SDK sent (for JavaScript: the minified ``abs_path``, ``lineno``, ``colno``
 and ``function``); symbolicate rewrites them later and fills ``minified``. A stack trace longer
 than ``max_frames`` keeps its first and last halves: the entry point and the crash site.
+
+An extension for clients without a stack parser: an exception with no frames but a raw
+JavaScript ``stack`` string (``err.stack``) gets its frames parsed from it (``stack_strings``).
+A frame the SDK sent without ``in_app`` whose ``abs_path`` is the runtime's own (``node:``,
+``native``, ``[native code]``...) is marked ``in_app=False``, as no app code lives there.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pipeline.stages.js_runtime_paths import has_no_source_map
 from pipeline.stages.normalize.results import ErrorLog
 from pipeline.stages.normalize.settings import NormalizeSettings
+from pipeline.stages.normalize.stack_strings import parse_stack
 from pipeline.stages.normalize.trim import trim, trim_logged
 
 _MAX_LONG = 2**63 - 1
@@ -49,6 +56,9 @@ def _exception(
     value = _string(item.get("value"), f"{path}.value", settings.max_exception_value_chars, errors)
     module = _string(item.get("module"), f"{path}.module", settings.max_frame_field_chars, errors)
     frames = _frames(item.get("stacktrace"), path, settings, errors)
+    stack = item.get("stack")
+    if not frames and isinstance(stack, str):
+        frames = _frames(parse_stack(stack), f"{path}.stack", settings, errors)
     if not (type_ or value or frames):
         errors.add("empty_exception", path)
         return None
@@ -96,10 +106,14 @@ def _frame(
     if context_line is not None and not isinstance(context_line, str):
         errors.bad_type(f"{path}.context_line", context_line)
         context_line = None
+    filename = _string(frame.get("filename"), f"{path}.filename", limit, errors)
+    abs_path = _string(frame.get("abs_path"), f"{path}.abs_path", limit, errors)
+    if in_app is None and abs_path is not None and has_no_source_map(abs_path):
+        in_app = False
     line_limit = settings.max_context_line_chars
     return {
-        "filename": _string(frame.get("filename"), f"{path}.filename", limit, errors),
-        "abs_path": _string(frame.get("abs_path"), f"{path}.abs_path", limit, errors),
+        "filename": filename,
+        "abs_path": abs_path,
         "function": _string(frame.get("function"), f"{path}.function", limit, errors),
         "module": _string(frame.get("module"), f"{path}.module", limit, errors),
         "lineno": _position(frame.get("lineno"), f"{path}.lineno", errors),

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pipeline.adapters.artifacts.urls import join_url
+from pipeline.stages.js_runtime_paths import has_no_source_map
 from pipeline.stages.symbolicate.names import source_function_name
 
 STAGE = "symbolicate"
@@ -22,17 +23,6 @@ class Token(Protocol):
     context_line: str | None
     pre_context: list[str]
     post_context: list[str]
-
-
-_RUNTIME_PREFIXES = ("node:", "internal/", "<", "[native", "native ", "evalmachine.")
-"""Where runtimes put code no bundler made: Node's own modules, native and eval frames."""
-_RUNTIME_NAMES = frozenset({"native", "[native code]", "<anonymous>", "<unknown>"})
-
-
-def has_no_source_map(abs_path: str) -> bool:
-    """A frame of the runtime itself: looking up a map for it could only fail (and record an
-    error and fill the negative cache for every event)."""
-    return abs_path in _RUNTIME_NAMES or abs_path.startswith(_RUNTIME_PREFIXES)
 
 
 def wants_mapping(frame: dict[str, Any]) -> bool:
