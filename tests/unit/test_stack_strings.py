@@ -316,3 +316,14 @@ def test_hostile_input_is_parsed_quickly(stack: str) -> None:
     parse_stack(stack, max_line_chars=len(stack))
     parse_stack("\n".join([stack[:2000]] * 200))
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_nameless_async_frame_of_node_with_source_maps() -> None:
+    """``node --enable-source-maps`` prints ``at async (url)`` when the map names no function."""
+    (frame,) = parse_stack("Error: x\n    at async (https://h.example/src/main.js:42:13)")
+    assert frame["function"] is None
+    assert (frame["abs_path"], frame["lineno"], frame["colno"]) == (
+        "https://h.example/src/main.js",
+        42,
+        13,
+    )

@@ -266,3 +266,50 @@ def test_runtime_frames_are_not_looked_up_and_record_no_error(
 )
 def test_bundler_artefacts_are_dropped_from_scope_names(scope: str, shown: str) -> None:
     assert source_function_name(scope) == shown
+
+
+def test_a_name_only_the_minifier_gave_is_kept_and_said_so(
+    settings: SymbolicateSettings, store: ArtifactStore
+) -> None:
+    """Only the map, found by debug id, without its sources: lines still map, but neither the
+    minified code's scopes nor the original source can name the function. It stays the one
+    the SDK sent, and the event says that name is the minifier's."""
+    sourcemap = json.loads((DIST / "widget.min.js.map").read_text())
+    sourcemap.pop("sourcesContent")
+    without_sources = json.dumps(sourcemap).encode()
+    store.upload(
+        project_id=1, release="other", dist=None, url="~/assets/w.js.map", data=without_sources
+    )
+    data = scenarios("widget")
+    images = [{"code_file": data["url"], "debug_id": data["debug_id"]}]
+    sent = scenario_event(data, "negative", release=None, debug_images=images)
+    result = Symbolicator(settings, store=store).symbolicate(sent)
+
+    frames = result["exceptions"][0]["frames"]
+    assert [f["symbolication"] for f in frames] == ["ok"] * len(frames)
+    assert [f["lineno"] for f in frames] == [
+        f["expected"]["lineno"] for f in scenario_frames(data, "negative")
+    ]
+    assert [f["function"] for f in frames] == [f["minified"]["function"] for f in frames]
+    marked = [e["detail"] for e in result["errors"] if e["kind"] == "minified_function_name"]
+    named = [f for f in frames if f["function"] is not None]
+    assert named and len(marked) == len(named)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_library_frames_are_not_looked_up_where_the_project_says_so(
+    tmp_path: Path, skip: bool
+) -> None:
+    """A frame marked not in-app with no artifact for it: looked up (and failing) by default,
+    left alone without an error for a project in skip_library_frames."""
+    settings = SymbolicateSettings(
+        artifacts_dir=tmp_path / "artifacts",
+        cache_dir=tmp_path / "cache",
+        skip_library_frames=frozenset({1} if skip else set()),
+    )
+    library = {**frame("https://cdn.example/vendor.min.js", 1, 10, "r"), "in_app": False}
+    result = Symbolicator(settings).symbolicate(event([library]))
+
+    (got,) = result["exceptions"][0]["frames"]
+    assert got["symbolication"] == (None if skip else "missing_sourcemap")
+    assert bool(result["errors"]) is not skip

@@ -59,7 +59,9 @@ def _v8(body: str) -> dict[str, Any]:
     body = body.removeprefix("async ")
     function: str | None = None
     location = body
-    if body.endswith(")") and " (" in body:
+    if body.startswith("(") and body.endswith(")"):
+        location = body[1:-1]  # ``at async (url:1:2)``: node with a source map naming nothing
+    elif body.endswith(")") and " (" in body:
         function, _, location = body[:-1].partition(" (")
         function = _without_alias(function)
     if _PROMISE_INDEX.fullmatch(location):

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pipeline.adapters.artifacts.urls import join_url
 from pipeline.stages.js_runtime_paths import has_no_source_map
 from pipeline.stages.symbolicate.names import source_function_name
+from pipeline.stages.symbolicate.source_scopes import OriginalSources
 
 STAGE = "symbolicate"
 
@@ -47,13 +48,25 @@ def debug_ids_by_file(event: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def mapped_frame(frame: dict[str, Any], token: Token, map_url: str) -> dict[str, Any]:
+def source_function(
+    frame: dict[str, Any], token: Token, original: OriginalSources
+) -> tuple[str | None, bool]:
+    """The frame's function as its author named it, and whether the only name left is the
+    minifier's. From the original source's scope when the map carries the source (None for an
+    anonymous callback), else from the scope symbolic found in the minified code, else the
+    name the SDK sent: the minifier's."""
+    if token.src and original.has(token.src):
+        return original.function_at(token.src, token.line, token.col), False
+    if token.function_name and token.function_name != "<unknown>":
+        return source_function_name(token.function_name), False
+    sent = frame.get("function")
+    return sent, sent is not None
+
+
+def mapped_frame(
+    frame: dict[str, Any], token: Token, map_url: str, function: str | None
+) -> dict[str, Any]:
     """The frame at its original location; ``minified`` keeps where it pointed before."""
-    function = token.function_name
-    if function and function != "<unknown>":
-        function = source_function_name(function)
-    else:
-        function = frame.get("function")
     src = token.src or ""
     return {
         **frame,

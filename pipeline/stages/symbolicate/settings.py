@@ -92,4 +92,9 @@ class SymbolicateSettings(_Section):
     context_lines: int = Field(
         default=5, ge=0, le=50, description="Source lines kept before and after a frame's line."
     )
+    skip_library_frames: frozenset[int] = Field(
+        default=frozenset(),
+        description="Projects whose frames marked in_app false (libraries, node_modules) are "
+        "not looked up: they keep their location and record no error.",
+    )
     fetch: FetchSettings = FetchSettings()

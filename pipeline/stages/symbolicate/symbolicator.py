@@ -24,6 +24,7 @@ from pipeline.stages.symbolicate.frames import (
     debug_ids_by_file,
     error_entry,
     mapped_frame,
+    source_function,
     unmapped_frame,
     wants_mapping,
 )
@@ -36,13 +37,20 @@ from pipeline.stages.symbolicate.locate import (
 )
 from pipeline.stages.symbolicate.memory import ExpiringCache, SingleFlight, WeightedLRU
 from pipeline.stages.symbolicate.settings import FetchSettings, SymbolicateSettings
+from pipeline.stages.symbolicate.source_scopes import OriginalSources
 
 log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
-class _Resolved:
+class _Parsed:
     cache: SourceMapCache
+    sources: OriginalSources
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    parsed: _Parsed
     map_url: str
 
 
@@ -84,7 +92,7 @@ class Symbolicator:
             fetcher,
             fetch_policies(settings.fetch),
         )
-        self._parsed: WeightedLRU[str, SourceMapCache] = WeightedLRU(settings.memory_cache_bytes)
+        self._parsed: WeightedLRU[str, _Parsed] = WeightedLRU(settings.memory_cache_bytes)
         self._failures: ExpiringCache[FrameFile, Failure] = ExpiringCache(
             ttl_s=settings.negative_cache_ttl_s,
             max_entries=settings.negative_cache_entries,
@@ -110,9 +118,10 @@ class Symbolicator:
         debug_ids = debug_ids_by_file(event)
         resolutions: dict[str, _Resolution] = {}
         errors = list(event.get("errors") or [])
+        skip_library = event["project_id"] in self._settings.skip_library_frames
 
         def map_frame(frame: dict[str, Any]) -> dict[str, Any]:
-            if not wants_mapping(frame):
+            if not wants_mapping(frame) or (skip_library and frame.get("in_app") is False):
                 return frame
             abs_path = frame["abs_path"]
             if abs_path not in resolutions:
@@ -143,16 +152,22 @@ class Symbolicator:
             return unmapped_frame(frame, resolution.kind), resolution
         lineno, colno = frame["lineno"], frame["colno"]
         in_range = 1 <= lineno <= _MAX_POSITION and 1 <= colno <= _MAX_POSITION
+        parsed = resolution.parsed
         token = (
-            resolution.cache.lookup(lineno, colno, self._settings.context_lines)
-            if in_range
-            else None
+            parsed.cache.lookup(lineno, colno, self._settings.context_lines) if in_range else None
         )
         if token is None:
             where = f"{frame['abs_path']}:{frame['lineno']}:{frame['colno']}"
             failure = Failure("no_token", f"{where} has no mapping in {resolution.map_url}")
             return unmapped_frame(frame, failure.kind), failure
-        return mapped_frame(frame, token, resolution.map_url), None
+        function, minifiers = source_function(frame, token, parsed.sources)
+        mapped = mapped_frame(frame, token, resolution.map_url, function)
+        if not minifiers:
+            return mapped, None
+        where = f"{mapped['abs_path']}:{token.line}:{token.col}"
+        return mapped, Failure(
+            "minified_function_name", f"{where}: no source name, {function!r} is the minifier's"
+        )
 
     def _resolve(self, target: FrameFile) -> _Resolution:
         failure = self._failures.get(target)
@@ -177,14 +192,16 @@ class Symbolicator:
         self._failures.put(target, failure)
         return failure
 
-    def _parse(self, pair: SourcePair) -> SourceMapCache:
+    def _parse(self, pair: SourcePair) -> _Parsed:
         digest = pair.digest
         cached = self._parsed.get(digest)
         if cached is not None:
             return cached
         source, sourcemap = pair.source.read(), pair.sourcemap.read()
         try:
-            parsed = SourceMapCache.from_bytes(source, sourcemap)
+            parsed = _Parsed(
+                SourceMapCache.from_bytes(source, sourcemap), OriginalSources(sourcemap)
+            )
         except SymbolicError as exc:
             raise Unresolvable("invalid_sourcemap", f"{pair.map_url}: {exc}") from None
         self._parsed.put(digest, parsed, len(source) + len(sourcemap))
