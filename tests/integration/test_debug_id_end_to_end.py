@@ -17,14 +17,12 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
-from pipeline.adapters.db import open_store
 from pipeline.cli.artifacts import app as artifacts_cli
 from pipeline.config import Settings
-from pipeline.edge.server import EdgeThread
 from pipeline.edge.settings import EdgeSettings
-from pipeline.stages.registry import resolve_stage
 from tests.fixtures.js.events import DIST, scenario_frames, scenarios
-from tests.support.pipeline import pipeline_settings, running, wait_until_done
+from tests.support.edge import edge_serving, stored_record
+from tests.support.pipeline import pipeline_settings
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +37,8 @@ def settings(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def edge_url(settings: Settings) -> Iterator[str]:
-    server = EdgeThread(settings)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
+    with edge_serving(settings) as url:
+        yield url
 
 
 def envelope(event: dict[str, Any]) -> bytes:
@@ -104,17 +98,8 @@ def test_frames_are_mapped_by_the_debug_id_of_uploaded_artifacts(
     )
     assert response.status_code == 200, response.text
 
-    specs = [(resolve_stage(n, settings), settings) for n in ("normalize", "symbolicate", "store")]
-    with running(*specs):
-        for spec, _ in specs:
-            wait_until_done(admin, settings.kafka.bootstrap_servers or "", spec, timeout_s=40)
-    store = open_store(settings.store.dsn)
-    try:
-        stored = store.get_event(PROJECT, event_id)
-    finally:
-        store.close()
-    assert stored is not None
-    frames = stored.record["exceptions"][0]["frames"]
+    stored = stored_record(settings, admin, PROJECT, event_id)
+    frames = stored["exceptions"][0]["frames"]
     assert [(f["symbolication"], f["function"], f["lineno"], f["colno"]) for f in frames] == [
         ("ok", f["expected"]["function"], f["expected"]["lineno"], f["expected"]["colno"])
         for f in known

@@ -15,8 +15,8 @@ import pytest
 
 from pipeline.adapters.kafka.codec import make_codec
 from pipeline.config import Settings
-from pipeline.edge.server import EdgeThread
 from pipeline.edge.settings import EdgeSettings
+from tests.support.edge import edge_serving
 from tests.support.pipeline import (
     decode_all,
     new_event_id,
@@ -45,12 +45,8 @@ def settings(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def edge(settings: Settings) -> Iterator[str]:
-    server = EdgeThread(settings)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
+    with edge_serving(settings) as url:
+        yield url
 
 
 def raw_events(settings: Settings) -> list[dict[str, object]]:

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sentry_sdk
 from confluent_kafka.admin import AdminClient
 
-from pipeline.adapters.db import open_store
 from pipeline.config import Settings
-from pipeline.edge.server import EdgeThread
 from pipeline.edge.settings import EdgeSettings
-from pipeline.stages.registry import resolve_stage
-from tests.support.pipeline import pipeline_settings, running, wait_until_done
+from tests.support.edge import edge_serving, stored_record
+from tests.support.pipeline import pipeline_settings
 from tests.support.sentry_node import send_node_exception, sentry_node_dir
 
 pytestmark = pytest.mark.integration
@@ -32,27 +29,12 @@ def settings(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def dsn(settings: Settings) -> Iterator[str]:
-    server = EdgeThread(settings)
-    server.start()
-    try:
-        yield f"http://{KEY}@127.0.0.1:{server.port}/{PROJECT}"
-    finally:
-        server.stop()
+    with edge_serving(settings) as url:
+        yield url.replace("http://", f"http://{KEY}@") + f"/{PROJECT}"
 
 
 def stored_functions(settings: Settings, admin: AdminClient, event_id: str) -> list[str]:
-    """Runs the three stages over what the edge produced; the stored event's frame functions."""
-    specs = [(resolve_stage(n, settings), settings) for n in ("normalize", "symbolicate", "store")]
-    with running(*specs):
-        for spec, _ in specs:
-            wait_until_done(admin, settings.kafka.bootstrap_servers or "", spec, timeout_s=40)
-    store = open_store(settings.store.dsn)
-    try:
-        event = store.get_event(PROJECT, event_id.replace("-", ""))
-    finally:
-        store.close()
-    assert event is not None, f"event {event_id} is not in the store"
-    record: dict[str, Any] = event.record
+    record = stored_record(settings, admin, PROJECT, event_id)
     return [str(f.get("function")) for x in record["exceptions"] for f in x["frames"]]
 
 
