@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit setup postgres chromium docker k8s-tools redis bench bench-edge clean
+.PHONY: run test lint typecheck unit setup postgres chromium docker k8s-tools redis bench bench-stages bench-edge clean
 
 run: $(STAMP)  ## Broker, topics, all stages, a load generator and a live status view (Ctrl-C stops)
 	$(BIN)/pipeline dev
@@ -26,6 +26,9 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)  ## Runtime benchmarks (not part of `make test`)
 	$(BIN)/python -m benchmarks.runtime
+
+bench-stages: $(STAMP)  ## Each real stage on the runtime against a bare confluent-kafka loop doing its work
+	$(BIN)/python -m benchmarks.stages
 
 bench-edge: $(STAMP)  ## The edge under wrk against a minimal ASGI app, and a flood with Kafka frozen
 	$(BIN)/python -m benchmarks.edge

@@ -27,6 +27,10 @@ from benchmarks.workload import (
 )
 from tests.support.stages import INPUT, OUTPUT, burn_cpu
 
+RUNTIME_VS_BARE = 0.85
+"""The runtime keeps at least this share of a bare loop's throughput (the same work, no
+bookkeeping); benchmarks.stages holds each real stage to it too."""
+
 
 def figure(case: str, run: str, drained: Drained, note: str = "") -> Figure:
     notes = [note] if note else []
@@ -83,7 +87,12 @@ def baseline_and_runtime(
         # Medians: one lucky or unlucky run of either must not decide the ratio.
         median_a, median_b = statistics.median(rates["a"]), statistics.median(rates["b"])
         out.targets.append(
-            Target("b", "runtime / bare throughput (medians)", ratio(median_b, median_a), 0.70)
+            Target(
+                "b",
+                f"runtime / bare throughput (medians of {sizes.repeats} alternating runs)",
+                ratio(median_b, median_a),
+                RUNTIME_VS_BARE,
+            )
         )
 
 

@@ -113,18 +113,36 @@ class OutputWatch:
 
     def wait(self, total: int, started: float, deadline_s: float, every_s: float) -> Progress:
         """Sample until ``total`` messages are there or ``deadline_s`` after ``started``."""
-        samples: list[Sample] = []
-        while True:
-            now = time.monotonic()
-            count = self.count()
-            if count is not None:
-                samples.append((now, count))
-            if (count is not None and count >= total) or now - started >= deadline_s:
-                return Progress(started, total, tuple(samples))
-            time.sleep(every_s)
+        return wait_for(self.count, total, started, deadline_s, every_s)
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def wait_for(
+    count: Callable[[], int | None],
+    total: int,
+    started: float,
+    deadline_s: float,
+    every_s: float,
+    on_sample: Callable[[float], None] | None = None,
+) -> Progress:
+    """Sample ``count`` (None: not ready to answer) until it reaches ``total`` or ``deadline_s``
+    after ``started``; any count of finished work will do, an output topic's or a database's.
+    ``on_sample`` is called with each sample's time, to sample something else alongside."""
+    samples: list[Sample] = []
+    while True:
+        done = count()
+        # Stamped once the count is in: a call can block (metadata of a topic created moments
+        # ago), and a count stamped before it once made a whole fast run look done at its start.
+        now = time.monotonic()
+        if on_sample is not None:
+            on_sample(now)
+        if done is not None:
+            samples.append((now, done))
+        if (done is not None and done >= total) or now - started >= deadline_s:
+            return Progress(started, total, tuple(samples))
+        time.sleep(every_s)
 
 
 @contextmanager

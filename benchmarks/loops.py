@@ -1,19 +1,22 @@
-"""What is measured: a bare confluent-kafka loop, and the stage runtime on a thread of its own."""
+"""What is measured: bare confluent-kafka loops (with no work, or a real stage's work) and the
+stage runtime on a thread of its own."""
 
 from __future__ import annotations
 
 import contextlib
 import cProfile
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Message, Producer
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
+from pipeline.runtime.messages import InputMessage, Processed, Produce, Write, received_at
 from pipeline.runtime.runner import build_runtime
-from pipeline.runtime.stage import StageSpec
+from pipeline.runtime.stage import StageSpec, is_async
 
 Pauses = dict[str, int]
 
@@ -23,6 +26,28 @@ class Running(Protocol):
         """Stop, wait for the loop to end, and return its pause counts by reason."""
 
 
+def bare_clients(bootstrap: str, group: str) -> tuple[Consumer, Producer]:
+    """librdkafka's defaults but for what any loop of this kind sets: manual commits, from the
+    earliest offset, and a producer that batches a little and compresses."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "enable.idempotence": True,
+            "compression.type": "lz4",
+        }
+    )
+    return consumer, producer
+
+
 class BareLoop:
     """The floor any runtime pays on top of: consume a batch, produce each, poll, commit async.
 
@@ -30,22 +55,7 @@ class BareLoop:
     """
 
     def __init__(self, bootstrap: str, group: str, input_topic: str, output_topic: str) -> None:
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group,
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "linger.ms": 5,
-                "enable.idempotence": True,
-                "compression.type": "lz4",
-            }
-        )
+        self._consumer, self._producer = bare_clients(bootstrap, group)
         self._input = input_topic
         self._output = output_topic
         self._stopping = threading.Event()
@@ -82,6 +92,127 @@ class BareLoop:
                     consumer.commit(asynchronous=True)
         producer.flush(30)
         consumer.close()
+
+
+class StageLoop:
+    """The floor for a real stage: its own process function and sink in the simplest loop that
+    is still at-least-once. Consume a batch, process it (``spec.process_batch`` where the stage
+    has one, else ``spec.process`` per message), write the sink's items in batches of
+    ``spec.sink_batch_size``, produce the records and the sink's follow-ups, flush, commit.
+
+    One thread, no pipelining, no retries, no dead letters, no transactions (the runtime's
+    exactly-once store commits outcomes in one): what the runtime adds is what it costs.
+    """
+
+    def __init__(self, spec: StageSpec, bootstrap: str, group: str) -> None:
+        if spec.process is not None and is_async(spec.process):
+            raise ValueError(f"stage {spec.name}: the bare loop runs plain process functions")
+        self._spec = spec
+        self._consumer, self._producer = bare_clients(bootstrap, group)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{spec.name}-bare", daemon=True)
+        self._error: BaseException | None = None
+
+    def start(self) -> StageLoop:
+        self._thread.start()
+        return self
+
+    def stop(self) -> Pauses:
+        self._stopping.set()
+        self._thread.join(120)
+        if self._error is not None:
+            raise RuntimeError(f"bare loop of {self._spec.name} failed") from self._error
+        return {}
+
+    def _run(self) -> None:
+        consumer, spec = self._consumer, self._spec
+        consumer.subscribe([spec.input_topic])
+        try:
+            while not self._stopping.is_set():
+                batch = [input_message(m) for m in consumer.consume(500, 0.1) if not m.error()]
+                if not batch:
+                    continue
+                self._produce(self._outputs(batch))
+                self._producer.flush(60)
+                consumer.commit(asynchronous=True)  # covers only what the flush acknowledged
+        except BaseException as exc:  # reported by stop() on the caller's thread
+            self._error = exc
+        finally:
+            consumer.close()
+            if spec.sink is not None:
+                spec.sink.close()
+            if spec.on_close is not None:
+                spec.on_close()
+
+    def _outputs(self, batch: Sequence[InputMessage]) -> list[Produce]:
+        records: list[Produce] = []
+        items: list[Any] = []
+        for processed in self._process(batch):
+            for emit in processed.emits:
+                if isinstance(emit, Write):
+                    items.append(emit.item)
+                else:
+                    records.append(emit)
+        sink = self._spec.sink
+        if items and sink is not None:
+            for chunk in chunks(items, self._spec.sink_batch_size):
+                for follow_ups in sink.write(chunk):
+                    records.extend(follow_ups)
+        return records
+
+    def _process(self, batch: Sequence[InputMessage]) -> list[Processed]:
+        # getattr: StageSpec.process_batch is new; this loop runs with and without it.
+        process_batch: Callable[[Sequence[InputMessage]], Sequence[Processed]] | None = getattr(
+            self._spec, "process_batch", None
+        )
+        if process_batch is not None:
+            # It takes one partition's messages in offset order.
+            return [done for part in by_partition(batch) for done in process_batch(part)]
+        process = self._spec.process
+        assert process is not None and not is_async(process)  # refused in __init__
+        return [process(msg) for msg in batch]
+
+    def _produce(self, records: Sequence[Produce]) -> None:
+        producer = self._producer
+        for record in records:
+            headers = cast(Any, list(record.headers)) if record.headers else None  # no tuples
+            while True:
+                try:
+                    producer.produce(record.topic, record.value, record.key, headers=headers)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        producer.poll(0)
+
+
+def input_message(raw: Message) -> InputMessage:
+    """What the engine hands a process function (pipeline.runtime.engine builds the same fields
+    into its Work objects), without the runtime's bookkeeping."""
+    headers = cast(list[tuple[str, bytes]] | None, raw.headers()) or ()
+    timestamp = raw.timestamp()[1]
+    return InputMessage(
+        raw.topic() or "",
+        raw.partition() or 0,
+        raw.offset() or 0,
+        raw.key(),
+        raw.value(),
+        timestamp,
+        headers,
+        received_at(headers, timestamp) if headers else timestamp,
+    )
+
+
+def by_partition(batch: Sequence[InputMessage]) -> list[list[InputMessage]]:
+    """A consumed batch split by partition, each in the order consumed (offset order)."""
+    parts: dict[tuple[str, int], list[InputMessage]] = {}
+    for msg in batch:
+        parts.setdefault((msg.topic, msg.partition), []).append(msg)
+    return list(parts.values())
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class RuntimeThread:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Producer
 
-from benchmarks.kafka_io import Topics, prefill, read_all, watching
+from benchmarks.kafka_io import Topics, prefill, read_all, wait_for, watching
 from benchmarks.loops import Pauses, Running
-from benchmarks.progress import Latency, Progress, latency
+from benchmarks.progress import Latency, Progress, busy_per_item, latency
 
 StartStage = Callable[[str, str, str], Running]
 """(input topic, output topic, group id) -> a started stage."""
@@ -57,11 +57,19 @@ class Drained:
     pauses: Pauses
     cpu_s: float
     """CPU time of this process (every thread; not worker processes) from start to stop."""
+    cpu_trace: tuple[tuple[float, float], ...] = ()
+    """(monotonic time, CPU seconds of this process) at each count sample."""
 
     @property
     def cpu_us_per_message(self) -> float | None:
         done = self.progress.done
         return self.cpu_s / done * 1e6 if done else None
+
+    @property
+    def busy_cpu_us_per_message(self) -> float | None:
+        """CPU per message while busy (10% to 90% done): no start-up, join or shutdown in it."""
+        per_item = busy_per_item(self.progress, self.cpu_trace)
+        return None if per_item is None else per_item * 1e6
 
 
 def drain(
@@ -71,20 +79,48 @@ def drain(
     label = bench.label(name)
     (output,) = bench.topics.create(label + ".out")
     with watching(bench.bootstrap, output, bench.partitions) as watch:
-        load = os.getloadavg()[0]
-        cpu_started = time.process_time()
-        started = time.monotonic()
-        running = start(input_topic, output, bench.topics.prefix + label)
-        try:
-            progress = watch.wait(total, started, deadline_s, SAMPLE_EVERY_S)
-        finally:
-            pauses = running.stop()
-        drained = Drained(progress, pauses, time.process_time() - cpu_started)
+        group = bench.topics.prefix + label
+        return drain_counted(
+            bench, label, watch.count, total, lambda: start(input_topic, output, group), deadline_s
+        )
+
+
+def drain_counted(
+    bench: Bench,
+    label: str,
+    count: Callable[[], int | None],
+    total: int,
+    start: Callable[[], Running],
+    deadline_s: float,
+) -> Drained:
+    """Start a stage, wait until ``count`` (its finished work: outputs, rows) reaches ``total``
+    or the deadline, stop it; process CPU is sampled with every count."""
+    trace: list[tuple[float, float]] = []
+
+    def sample_cpu(now: float) -> None:
+        trace.append((now, time.process_time()))
+
+    count()  # a first count can block (a new topic's metadata): not on the run's clock
+    load = os.getloadavg()[0]
+    cpu_started = time.process_time()
+    started = time.monotonic()
+    running = start()
+    try:
+        progress = wait_for(count, total, started, deadline_s, SAMPLE_EVERY_S, sample_cpu)
+    finally:
+        pauses = running.stop()
+    drained = Drained(progress, pauses, time.process_time() - cpu_started, tuple(trace))
     bench.say(
         f"{label}: {progress.steady_rate():,.0f} msg/s ({progress.done:,}/{total:,} out), "
-        f"{drained.cpu_us_per_message or 0:.1f} us CPU/msg, load {load:.1f}, pauses={pauses}"
+        f"{us(drained.busy_cpu_us_per_message)} us CPU/msg busy "
+        f"({us(drained.cpu_us_per_message)} start to stop), load {load:.1f}, "
+        f"pauses={pauses}"
     )
     return drained
+
+
+def us(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,39 @@ def crossing(samples: Sequence[Sample], target: float) -> float | None:
     return None
 
 
+def value_at(samples: Sequence[tuple[float, float]], at: float) -> float | None:
+    """A sampled quantity (e.g. CPU seconds used) at time ``at``, interpolated between samples;
+    None outside the samples."""
+    previous: tuple[float, float] | None = None
+    for t, value in samples:
+        if t >= at:
+            if previous is None:
+                return value if t == at else None
+            t0, v0 = previous
+            return v0 + (value - v0) * (at - t0) / (t - t0) if t > t0 else value
+        previous = (t, value)
+    return None
+
+
+def busy_per_item(
+    progress: Progress,
+    used: Sequence[tuple[float, float]],
+    low: float = 0.1,
+    high: float = 0.9,
+) -> float | None:
+    """How much of ``used`` (a sampled running total, e.g. CPU seconds) went into each item
+    while the run was busy: between ``low`` and ``high`` of the total, as steady_rate counts,
+    so start-up, group join and the stragglers' tail are left out. None if not reached."""
+    start = crossing(progress.samples, low * progress.total)
+    end = crossing(progress.samples, high * progress.total)
+    if start is None or end is None or end <= start:
+        return None
+    first, last = value_at(used, start), value_at(used, end)
+    if first is None or last is None:
+        return None
+    return (last - first) / ((high - low) * progress.total)
+
+
 @dataclass(frozen=True)
 class Latency:
     count: int

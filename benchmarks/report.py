@@ -83,6 +83,10 @@ def print_report(
             fig.note,
         )
     console.print(table)
+    print_targets(console, targets)
+
+
+def print_targets(console: Console, targets: Sequence[Target]) -> None:
     for target in targets:
         style = "green" if target.passed else "bold red"
         console.print(target.line(), style=style, highlight=False)

@@ -80,8 +80,9 @@ class RuntimeSettings(Section):
     workers: int = Field(
         default=4096,
         ge=1,
-        description="Most threads in threads mode. Two take work; a call running past 5 ms is "
-        "replaced by another thread, so each slow call costs one thread, never the stage. "
+        description="Most threads in threads mode. Two take work; a call running past 5 ms "
+        "that waits (no CPU for 20 ms) is replaced by another thread, so each slow call costs "
+        "one thread, never the stage. "
         "An async def process function needs none: its waits are coroutines.",
     )
     processes: int | None = Field(

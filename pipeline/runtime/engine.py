@@ -42,7 +42,7 @@ from pipeline.runtime.offsets import OffsetTracker
 from pipeline.runtime.output import Output, carrying
 from pipeline.runtime.partition import PartitionState, PartitionStatus, TopicPartitionKey, Work
 from pipeline.runtime.pauses import PauseBook
-from pipeline.runtime.pool import Failure, ProcessPool, WorkPool
+from pipeline.runtime.pool import Failure, OneByOne, ProcessPool, WorkPool
 from pipeline.runtime.retry import RetryPolicy
 from pipeline.runtime.sink_writer import SinkDone, SinkFailed, SinkWriter
 from pipeline.runtime.stage import StageSpec, is_async
@@ -157,14 +157,15 @@ class StageRuntime:
         self._last_publish = 0.0
 
     def _make_pool(self, spec: StageSpec, retry: RetryPolicy, limits: RuntimeSettings) -> WorkPool:
-        fn = spec.process
+        batch = spec.process_batch
+        fn = spec.process if batch is None else OneByOne(batch)
+        assert fn is not None  # StageSpec requires one of the two
         if is_async(fn):  # StageSpec refuses coroutine functions in processes mode
             return AsyncPool(fn, retry, self._completions)
         if spec.mode == "processes":
-            return ProcessPool(
-                fn, retry, self._completions, limits.processes or os.cpu_count() or 1
-            )
-        return ThreadPool(fn, retry, self._completions, limits.workers)
+            workers = limits.processes or os.cpu_count() or 1
+            return ProcessPool(fn, retry, self._completions, workers, batch=batch)
+        return ThreadPool(fn, retry, self._completions, limits.workers, batch=batch)
 
     # ----- public control -------------------------------------------------------------------
 

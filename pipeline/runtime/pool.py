@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Any, Protocol
 
+import structlog
+
 from pipeline.runtime.messages import InputMessage, Processed
 from pipeline.runtime.retry import FailedAfterRetries, RetryPolicy
-from pipeline.runtime.stage import SyncProcessFn
+from pipeline.runtime.stage import BatchProcessFn, SyncProcessFn
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,61 @@ def failure_of(failed: FailedAfterRetries) -> Failure:
     return Failure(f"{type(cause).__name__}: {cause}"[:2000], failed.attempts)
 
 
+class BatchMiscount(Exception):
+    """A batch function returned a result count other than one per message: a stage bug."""
+
+
+@dataclass(frozen=True, slots=True)
+class OneByOne:
+    """A batch function as a per-message one: how a failed batch's messages run alone."""
+
+    batch: BatchProcessFn
+
+    def __call__(self, msg: InputMessage) -> Processed:
+        results = self.batch((msg,))
+        if len(results) != 1:
+            raise BatchMiscount(f"process_batch returned {len(results)} results for 1 message")
+        return results[0]
+
+
+def run_batch(fn: BatchProcessFn, msgs: Sequence[InputMessage]) -> Sequence[Processed] | None:
+    """One result per message, or None (logged) when the messages must run one by one."""
+    try:
+        results = fn(msgs)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+    else:
+        if len(results) == len(msgs):
+            return results
+        error = f"{BatchMiscount.__name__}: {len(results)} results for {len(msgs)} messages"
+    first = msgs[0]
+    log.warning(
+        "runtime.batch_failed",
+        topic=first.topic,
+        partition=first.partition,
+        offset=first.offset,
+        messages=len(msgs),
+        error=error,
+    )
+    return None
+
+
+def partition_chunks(tasks: Sequence[InputMessage], size: int) -> Iterator[list[InputMessage]]:
+    """Chunks of at most ``size`` that never mix partitions, so each can be one batch."""
+    chunk: list[InputMessage] = []
+    for task in tasks:
+        if chunk and (
+            len(chunk) == size
+            or task.partition != chunk[0].partition
+            or task.topic != chunk[0].topic
+        ):
+            yield chunk
+            chunk = []
+        chunk.append(task)
+    if chunk:
+        yield chunk
+
+
 Completion = tuple[Any, Outcome]
 
 
@@ -77,25 +136,34 @@ class WorkPool(Protocol):
 
 _worker_fn: SyncProcessFn | None = None
 _worker_retry: RetryPolicy | None = None
+_worker_batch: BatchProcessFn | None = None
 
 
-def _init_process_worker(fn: SyncProcessFn, retry: RetryPolicy) -> None:
+def _init_process_worker(
+    fn: SyncProcessFn, retry: RetryPolicy, batch: BatchProcessFn | None
+) -> None:
     """Runs once per worker process: the parent coordinates shutdown, so ignore its signals."""
-    global _worker_fn, _worker_retry
+    global _worker_fn, _worker_retry, _worker_batch
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _worker_fn, _worker_retry = fn, retry
+    _worker_fn, _worker_retry, _worker_batch = fn, retry, batch
 
 
-def _run_chunk(messages: Sequence[InputMessage]) -> list[Outcome]:
+def _run_chunk(messages: Sequence[InputMessage]) -> Sequence[Outcome]:
     assert _worker_fn is not None and _worker_retry is not None
+    if _worker_batch is not None and len(messages) > 1:
+        results = run_batch(_worker_batch, messages)
+        if results is not None:
+            return results
     return [run_one(_worker_fn, _worker_retry, msg) for msg in messages]
 
 
 class ProcessPool:
     """Worker processes for CPU-bound stages, so work uses more than one core despite the GIL.
 
-    Messages go over in chunks to amortize pickling; the function is sent once per worker.
+    Messages go over in chunks of one partition to amortize pickling; the function is sent once
+    per worker. With ``batch``, a chunk is one call of it (``fn`` runs the messages of a chunk
+    whose batch failed).
     """
 
     def __init__(
@@ -105,6 +173,7 @@ class ProcessPool:
         completions: SimpleQueue[Any],
         workers: int,
         chunk_size: int = 16,
+        batch: BatchProcessFn | None = None,
     ) -> None:
         self._completions = completions
         self._chunk = chunk_size
@@ -112,17 +181,16 @@ class ProcessPool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_process_worker,
-            initargs=(fn, retry),
+            initargs=(fn, retry, batch),
         )
 
     def submit(self, tasks: Sequence[InputMessage]) -> None:
-        for start in range(0, len(tasks), self._chunk):
-            chunk = list(tasks[start : start + self._chunk])
+        for chunk in partition_chunks(tasks, self._chunk):
             future = self._executor.submit(_run_chunk, chunk)
             future.add_done_callback(self._reporter(chunk))
 
-    def _reporter(self, chunk: list[InputMessage]) -> Callable[[Future[list[Outcome]]], None]:
-        def report(future: Future[list[Outcome]]) -> None:
+    def _reporter(self, chunk: list[InputMessage]) -> Callable[[Future[Sequence[Outcome]]], None]:
+        def report(future: Future[Sequence[Outcome]]) -> None:
             try:
                 outcomes = future.result()
             except Exception as exc:  # a worker died: fail the chunk, the loop dead-letters it

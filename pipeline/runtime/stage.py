@@ -19,8 +19,11 @@ AsyncProcessFn = Callable[[InputMessage], Coroutine[Any, Any, Processed]]
 
 ProcessFn = SyncProcessFn | AsyncProcessFn
 
+BatchProcessFn = Callable[[Sequence[InputMessage]], Sequence[Processed]]
+"""Messages of one partition in offset order -> one Processed per message, same order."""
 
-def is_async(fn: ProcessFn) -> TypeIs[AsyncProcessFn]:
+
+def is_async(fn: Callable[..., Any]) -> TypeIs[AsyncProcessFn]:
     """An ``async def`` function, or an object whose ``__call__`` is one."""
     call = type(fn).__call__ if not inspect.isfunction(fn) else fn
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
@@ -51,7 +54,8 @@ class StageSpec:
     name: str
     input_topic: str
     group_id: str
-    process: ProcessFn
+    process: ProcessFn | None = None
+    """Per message; set this or ``process_batch``."""
     mode: ExecutionMode = "threads"
     dlq_topic: str | None = None
     on_invalid: InvalidFn | None = None
@@ -64,9 +68,20 @@ class StageSpec:
     """Outputs and input offsets commit in one Kafka transaction (pipeline.runtime.transactions):
     a redelivered message never adds a second copy of what it produced. The backlog drain,
     which records its progress in the ledger instead of group offsets, stays at-least-once."""
+    process_batch: BatchProcessFn | None = None
+    """Per chunk of one partition's messages, for stages with per-call costs worth sharing. If
+    it raises or returns a wrong count, each message of the chunk runs alone (with retries), so
+    only a poison message is dead-lettered."""
 
     def __post_init__(self) -> None:
-        if self.mode == "processes" and is_async(self.process):
+        if (self.process is None) == (self.process_batch is None):
+            raise ValueError(f"stage {self.name}: set exactly one of process and process_batch")
+        if self.process_batch is not None and is_async(self.process_batch):
+            raise ValueError(
+                f"stage {self.name}: process_batch must be a plain function; a coroutine "
+                "function is set as process (it runs per message on the event loop)"
+            )
+        if self.mode == "processes" and self.process is not None and is_async(self.process):
             raise ValueError(
                 f"stage {self.name}: processes mode runs plain functions; a coroutine function "
                 "(I/O-bound work) runs in threads mode"

@@ -17,15 +17,17 @@ So however many calls are waiting, only the active few are woken for new work, a
 only ever checks those few. After a burst of stuck calls, active workers beyond what the pool
 wants park themselves once idle. The pool never exceeds ``max_workers`` threads.
 
-Work is handed over in chunks (one queue operation per chunk, not per message). Both the worker
-and the loop take from a chunk with ``deque.popleft``, which is atomic, so every message is run
-exactly once.
+Work is handed over in chunks of one partition (one queue operation per chunk, not per message).
+Both the worker and the loop take from a chunk with ``deque.popleft``, which is atomic, so every
+message is run exactly once. With a batch function a worker takes a whole chunk for one call; if
+that call fails, the chunk's messages run one by one like any other chunk.
 """
 
 from __future__ import annotations
 
 import _thread
 import math
+import sys
 import threading
 import time
 from collections import deque
@@ -34,19 +36,26 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from pipeline.runtime.messages import InputMessage
-from pipeline.runtime.pool import Outcome, recover_one
+from pipeline.runtime.pool import Outcome, partition_chunks, recover_one, run_batch
 from pipeline.runtime.retry import RetryPolicy
-from pipeline.runtime.stage import SyncProcessFn
+from pipeline.runtime.stage import BatchProcessFn, SyncProcessFn
 
 WORKER_STACK_BYTES = 1 << 20
 CHUNK = 64
 """Messages per hand-over: enough to amortize the queue and the wake-up."""
 IDLE_LEAVE_S = 0.05
 """An active worker idle this long parks itself if the pool has more active than it wants."""
-WAITING_CPU_SHARE = 0.2
+WAITING_CPU_SHARE = 0.05
 """A long call whose thread used less CPU than this share of the time is waiting, not working."""
+JUDGED_OVER_S = 4 * sys.getswitchinterval()
+"""A call that computes can wait for the GIL a switch interval per other thread that wants it,
+using no CPU meanwhile just like a call waiting on I/O: judged over several intervals, it still
+shows its share (a third with two other threads), one waiting on I/O shows none."""
 RATE_WINDOW_S = 0.25
 """Stuck calls are counted over about this long to size the active set."""
+COMPUTING_CORES = 0.7
+"""Process CPU (cores, since the last scan) at which no call is taken for stuck: while the
+process computes flat out, another thread could not run either, it would only contend."""
 
 Chunk = deque[InputMessage]
 
@@ -72,14 +81,18 @@ class _Worker:
         A call that computes (CPU-bound work on a thread) is not helped by another thread, only
         slowed by one more contending for the GIL; a call that waits holds its thread idle. The
         thread's CPU clock tells them apart: a waiting call used almost none since last looked at.
-        The first look at a call only takes a reading, so a call is judged over one scan.
+        The first look at a call only takes a reading; it is judged once JUDGED_OVER_S later.
         """
         if self.cpu_clock is None:  # the platform has no per-thread CPU clocks: trust the time
             return True
         since, cpu = self.since, time.clock_gettime(self.cpu_clock)
-        probe, self.probe = self.probe, (since, now, cpu)
+        probe = self.probe
         if probe is None or probe[0] != since:
+            self.probe = (since, now, cpu)
             return False
+        if now - probe[1] < JUDGED_OVER_S:
+            return False
+        self.probe = (since, now, cpu)
         return cpu - probe[2] < WAITING_CPU_SHARE * (now - probe[1])
 
 
@@ -93,8 +106,12 @@ class ThreadPool:
         runnable: int = 2,
         stuck_after_s: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
+        process_cpu: Callable[[], float] = time.process_time,
+        batch: BatchProcessFn | None = None,
     ) -> None:
+        """With ``batch``, each chunk is one call of it; ``fn`` runs a failed batch's messages."""
         self._fn = fn
+        self._batch = batch
         self._retry = retry
         self._completions = completions
         self._max = max_workers
@@ -119,6 +136,8 @@ class ThreadPool:
         self._submitted = 0
         self._calls_per_s = 0.0
         self._stuck_per_s = 0.0
+        self._process_cpu = process_cpu
+        self._cpu_at_scan = process_cpu()
         for _ in range(self._runnable):
             self._active.add(self._start_worker())
 
@@ -134,8 +153,8 @@ class ThreadPool:
 
     def submit(self, tasks: Sequence[InputMessage]) -> None:
         put = self._chunks.put
-        for start in range(0, len(tasks), CHUNK):
-            chunk = deque(tasks[start : start + CHUNK])
+        for part in partition_chunks(tasks, CHUNK):
+            chunk = deque(part)
             put(chunk)
             self._chunk_size = 0.9 * self._chunk_size + 0.1 * len(chunk)
         self._submitted += len(tasks)
@@ -146,10 +165,13 @@ class ThreadPool:
         if now - self._last_scan < self._scan_every:
             return
         elapsed, self._last_scan = now - self._last_scan, now
+        cpu = self._process_cpu()
+        used, self._cpu_at_scan = cpu - self._cpu_at_scan, cpu
+        computing = used >= COMPUTING_CORES * elapsed
         stuck_before = now - self._stuck_after
         newly_stuck = 0
         with self._lock:
-            for worker in list(self._active):
+            for worker in () if computing else list(self._active):
                 since = worker.since
                 if since and since < stuck_before and worker.waiting(now):
                     worker.demoted = True
@@ -260,6 +282,8 @@ class ThreadPool:
                 continue
             if chunk is None:
                 return False
+            if self._batch is not None:
+                chunk = self._run_batch(worker, chunk, self._batch)
             worker.chunk = chunk
             take = chunk.popleft
             while True:
@@ -280,6 +304,25 @@ class ThreadPool:
             if worker.demoted:
                 self._requeue(chunk)  # whatever the loop has not taken back yet
                 return True
+
+    def _run_batch(self, worker: _Worker, chunk: Chunk, batch: BatchProcessFn) -> Chunk:
+        """Run the chunk as one call; what is left to run one by one (all of it if it failed)."""
+        tasks = []
+        try:
+            while True:
+                tasks.append(chunk.popleft())
+        except IndexError:
+            pass
+        if len(tasks) < 2:
+            return deque(tasks)
+        worker.since = self._clock()
+        results = run_batch(batch, tasks)
+        if results is None:
+            return deque(tasks)
+        put = self._completions.put
+        for item in zip(tasks, results, strict=True):
+            put(item)
+        return deque()
 
     def shutdown(self, wait: bool) -> None:
         self._closing = True

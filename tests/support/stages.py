@@ -81,6 +81,22 @@ class AsyncScripted:
         return self._sync(msg)
 
 
+class BatchScripted:
+    """Scripted as a ``process_batch`` function: any poison fails the whole batch. Records the
+    ``(partition, offset)`` runs of the batches that succeeded, to check how they were cut."""
+
+    def __init__(self, output_topic: str) -> None:
+        self._one = Scripted(output_topic)
+        self._lock = threading.Lock()
+        self.batches: list[list[tuple[int, int]]] = []
+
+    def __call__(self, msgs: Sequence[InputMessage]) -> list[Processed]:
+        results = [self._one(msg) for msg in msgs]
+        with self._lock:
+            self.batches.append([(msg.partition, msg.offset) for msg in msgs])
+        return results
+
+
 def burn_cpu(iterations: int) -> str:
     digest = b"seed"
     for _ in range(iterations):

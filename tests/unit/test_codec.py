@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -9,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import pytest
 
 from pipeline.adapters.kafka.codec import (
@@ -158,8 +161,8 @@ def codec(request: pytest.FixtureRequest, catalog: SchemaCatalog) -> Codec:
 
 @pytest.fixture
 def v1_catalog(tmp_path: Path) -> SchemaCatalog:
-    """Only the real raw_event and outcome v1, as an old producer had them."""
-    for name in ("raw_event", "outcome"):
+    """Only the real v1 schemas that have a v2, as an old producer had them."""
+    for name in ("raw_event", "outcome", "processed_event"):
         (tmp_path / name).mkdir()
         shutil.copy(SCHEMAS / name / "v1.avsc", tmp_path / name / "v1.avsc")
     return load_catalog(tmp_path)
@@ -172,7 +175,7 @@ def test_catalog_holds_every_version_and_reads_with_the_latest(catalog: SchemaCa
     assert {name: [v.version for v in vs] for name, vs in catalog.versions.items()} == {
         "backlog_range": [1, 2],
         "outcome": [1, 2],
-        "processed_event": [1],
+        "processed_event": [1, 2],
         "raw_event": [1, 2],
     }
     assert catalog.latest("raw_event").version == 2
@@ -182,6 +185,7 @@ def test_catalog_holds_every_version_and_reads_with_the_latest(catalog: SchemaCa
         "outcome v1",
         "outcome v2",
         "processed_event v1",
+        "processed_event v2",
         "raw_event v1",
         "raw_event v2",
     }
@@ -350,6 +354,50 @@ def test_outcome_v1_reads_with_the_v2_reader(
     assert decoded == {**OUTCOME_V1, "quantity": 1, "category": None}
 
 
+@pytest.mark.parametrize("encoding", ["single_object", "registry"])
+def test_processed_event_v1_reads_with_the_packing_v2_reader(
+    catalog: SchemaCatalog, v1_catalog: SchemaCatalog, encoding: str
+) -> None:
+    """Events a v1 stage wrote field by field read the same as packed ones."""
+    event = SAMPLES["processed_event"]
+    if encoding == "registry":
+        client = registry_client()
+        old = registry_codec(v1_catalog, client).encode("processed_event", event, TOPIC)
+        decoded = registry_codec(catalog, client).decode("processed_event", old, TOPIC)
+    else:
+        old = SingleObjectCodec(v1_catalog).encode("processed_event", event, TOPIC)
+        assert old[2:10] == catalog.versions["processed_event"][0].fingerprint
+        decoded = SingleObjectCodec(catalog).decode("processed_event", old, TOPIC)
+    assert decoded == event
+
+
+def test_packed_fields_travel_as_json_and_are_written_empty(catalog: SchemaCatalog) -> None:
+    """The v2 body holds the nested parts once, as JSON, not also field by field."""
+    event = SAMPLES["processed_event"]
+    data = SingleObjectCodec(catalog).encode("processed_event", event, TOPIC)
+    assert data[2:10] == catalog.versions["processed_event"][1].fingerprint
+    v1 = catalog.versions["processed_event"][0]
+    as_v1: Any = fastavro.schemaless_reader(
+        io.BytesIO(data[10:]), catalog.latest("processed_event").parsed, v1.parsed
+    )
+    assert (as_v1["exceptions"], as_v1["tags"], as_v1["errors"]) == ([], [], [])
+    assert as_v1["event_id"] == event["event_id"]
+    line = event["exceptions"][0]["frames"][0]["context_line"]  # the same in every frame
+    assert data.count(line.encode()) == sum(len(e["frames"]) for e in event["exceptions"])
+
+
+def test_missing_packed_fields_take_their_defaults(codec: Codec) -> None:
+    minimal = {
+        k: v
+        for k, v in SAMPLES["processed_event"].items()
+        if k not in ("tags", "exceptions", "debug_images")
+    }
+    decoded = codec.decode(
+        "processed_event", codec.encode("processed_event", minimal, TOPIC), TOPIC
+    )
+    assert decoded == {**minimal, "tags": [], "exceptions": [], "debug_images": []}
+
+
 # --- decode errors ------------------------------------------------------------------------------
 
 
@@ -403,6 +451,59 @@ def test_single_object_bad_bytes_raise_decode_error(catalog: SchemaCatalog, case
     make_bytes, message = SINGLE_OBJECT_BAD_BYTES[case]
     with pytest.raises(DecodeError, match=message):
         SingleObjectCodec(catalog).decode("outcome", make_bytes(catalog), TOPIC)
+
+
+def _with_packed(catalog: SchemaCatalog, packed: bytes) -> bytes:
+    """A processed_event v2 message whose packed field holds ``packed``."""
+    version = catalog.latest("processed_event")
+    assert version.packing is not None
+    wire = {k: v for k, v in SAMPLES["processed_event"].items() if k not in version.packing.packs}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, version.parsed, {**wire, "packed": packed})
+    return b"\xc3\x01" + version.fingerprint + body.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("packed", "message"),
+    [
+        (b"{not json", "packed field 'packed': JSON is malformed"),
+        (b"[]", "Expected `object`, got `array`"),
+        (b'{"tags": [{"key": "a"}]}', r"missing required field `value` - at `\$.tags\[0\]`"),
+        (b'{"exceptions": [{"type": "E", "frames": [{"lineno": "1"}]}]}', "lineno"),
+        (b'{"tags": [], "stowaway": 1}', "unknown field `stowaway`"),
+    ],
+    ids=["not-json", "not-an-object", "missing-field", "wrong-type", "unknown-field"],
+)
+def test_bad_packed_fields_raise_decode_error(
+    catalog: SchemaCatalog, packed: bytes, message: str
+) -> None:
+    with pytest.raises(DecodeError, match=message):
+        SingleObjectCodec(catalog).decode("processed_event", _with_packed(catalog, packed), TOPIC)
+
+
+@pytest.mark.parametrize(
+    ("packed_field", "message"),
+    [
+        ({"type": "string", "default": "", "packs": ["tags"]}, "must be bytes with default ''"),
+        ({"type": "bytes", "default": "", "packs": []}, "non-empty list"),
+        ({"type": "bytes", "default": "", "packs": ["name"]}, "'name': not another field with a"),
+        ({"type": "bytes", "default": "", "packs": ["nope"]}, "'nope': not another field"),
+    ],
+    ids=["not-bytes", "empty", "no-default", "unknown"],
+)
+def test_bad_packs_declarations_are_user_errors(
+    tmp_path: Path, packed_field: dict[str, Any], message: str
+) -> None:
+    fields = [
+        {"name": "name", "type": "string"},
+        {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []},
+        {"name": "packed", **packed_field},
+    ]
+    (tmp_path / "thing").mkdir()
+    schema = {"type": "record", "name": "Thing", "fields": fields}
+    (tmp_path / "thing" / "v1.avsc").write_text(json.dumps(schema))
+    with pytest.raises(SchemaLoadError, match=message):
+        load_catalog(tmp_path)
 
 
 @pytest.fixture

@@ -194,3 +194,13 @@ def test_invalid_results_carry_what_an_outcome_needs() -> None:
         NOW_MS,
     )
     assert result.detail
+
+
+@pytest.mark.parametrize(
+    "extra", [{"f": 1e-7, "g": 0.00001}, {"n": 0.5, "text": "café", "list": [1, "ü"]}]
+)
+def test_extra_json_is_byte_for_byte_what_json_writes(extra: dict[str, Any]) -> None:
+    """orjson writes small floats differently (1e-7, not 1e-07): stored bytes must not change."""
+    event = normalized({"message": "m", "extra": extra})
+    expected = json.dumps({"extra": extra}, ensure_ascii=False, separators=(",", ":"))
+    assert event["extra_json"] == expected

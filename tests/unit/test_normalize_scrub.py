@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from pipeline.stages.normalize import NormalizeSettings
-from pipeline.stages.normalize.scrub import luhn_valid, scrub_card_numbers
+from pipeline.stages.normalize.scrub import (
+    _VERDICTS,
+    MAX_VERDICTS,
+    luhn_valid,
+    scrub_card_numbers,
+    scrub_payload,
+)
 from tests.unit.test_normalize_schema import normalized, python_event
 
 F = "[Filtered]"
@@ -136,3 +143,16 @@ def test_an_event_id_holding_a_card_like_digit_run_is_kept() -> None:
     event = normalized({"event_id": event_id, "message": "boom"}, event_id="")
     assert event["event_id"] == event_id
     assert not [e for e in event["errors"] if e["kind"] == "invalid_event_id"]
+
+
+def test_remembered_key_verdicts_stay_bounded_and_right() -> None:
+    """Verdicts are kept across events, but keys come from clients: a flood of new keys must
+    neither grow memory without bound nor make a sensitive key pass."""
+    key_re = re.compile("password|secret", re.IGNORECASE)
+    for n in range(3):
+        payload = {f"field_{n}_{i}": "x" for i in range(MAX_VERDICTS)}
+        payload["db_password"] = "hunter2"
+        scrubbed, _ = scrub_payload(payload, json.dumps(payload).encode(), key_re, cards=False)
+        assert scrubbed["db_password"] == "[Filtered]"
+        assert scrubbed[f"field_{n}_0"] == "x"
+        assert len(_VERDICTS[key_re]) <= MAX_VERDICTS

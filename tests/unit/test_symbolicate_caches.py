@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -59,10 +60,15 @@ class CountingStore(ArtifactStore):
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.reads = 0
+        self.lookups = 0
 
     def read(self, artifact: StoredArtifact) -> bytes:
         self.reads += 1
         return super().read(artifact)
+
+    def find_by_url(self, *args: Any, **kwargs: Any) -> StoredArtifact | None:
+        self.lookups += 1
+        return super().find_by_url(*args, **kwargs)
 
 
 def fetching_settings(tmp_path: Path, **changes: object) -> SymbolicateSettings:
@@ -166,6 +172,27 @@ def test_parsed_maps_are_reused_until_evicted(tmp_path: Path) -> None:
     assert store.reads == 4  # the widget's map pushed the app's out
     symbolicator.symbolicate(scenario_event(app, "split"))
     assert store.reads == 6
+
+
+def test_found_files_are_not_looked_up_again_until_the_located_ttl(tmp_path: Path) -> None:
+    """The artifact index is read once per file, not once per event."""
+    clock = Clock()
+    store = CountingStore(tmp_path / "artifacts")
+    upload(store, "app.min.js", "app.min.js.map")
+    settings = SymbolicateSettings(cache_dir=tmp_path / "cache", located_cache_ttl_s=60)
+    symbolicator = Symbolicator(settings, store=store, clock=clock)
+    app = scenarios("app")
+
+    first = symbolicator.symbolicate(scenario_event(app, "split"))
+    assert set(symbolication(first)) == {"ok"}
+    assert store.lookups == 2  # the minified file, then its map
+    for _ in range(3):
+        assert symbolicator.symbolicate(scenario_event(app, "split")) == first
+    assert store.lookups == 2
+    clock.now += 60
+    assert symbolicator.symbolicate(scenario_event(app, "split")) == first
+    assert store.lookups == 4
+    assert store.reads == 2  # the map stayed parsed throughout
 
 
 def test_fetched_files_are_reused_from_disk_by_a_new_instance(tmp_path: Path) -> None:

@@ -6,10 +6,11 @@ locks in one global order and cannot deadlock each other.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+import orjson
 
 from pipeline.adapters.db.base import EventKey, InvalidEvent, WriteResult
 
@@ -110,13 +111,13 @@ def event_row(
         raise InvalidEvent(index, None, f"a record must be a mapping, not {type(event).__name__}")
     event_id = event.get("event_id")
     try:
-        data_json = json.dumps(event, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
+        data_json = orjson.dumps(event).decode()
+    except TypeError as exc:
         raise InvalidEvent(index, event_id, f"not JSON-serializable: {exc}") from None
     if "\\u0000" in data_json:
         # Neither PostgreSQL text nor jsonb can hold NUL characters.
         event = _without_nul(event)
-        data_json = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        data_json = orjson.dumps(event).decode()
     field = _FieldReader(index, event)
     return EventRow(
         project_id=field.integer("project_id"),

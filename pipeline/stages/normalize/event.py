@@ -1,6 +1,7 @@
 """normalize_event: one raw event record in, a processed event, a filter or a rejection out.
 
-Pure and thread-safe: no I/O, no shared mutable state; time comes in as ``now_ms``.
+Pure and thread-safe: no I/O; time comes in as ``now_ms``. The only state shared between
+events is scrub's bounded cache of per-key verdicts, which a race can only recompute.
 
 Wrong types, the policy: a known field of the wrong JSON type is dropped with a ``bad_type``
 error on the event (and its default used). Only when an event that sent an ``exception``,
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from pipeline.stages.normalize import attributes
 from pipeline.stages.normalize.debug_images import sourcemap_images
@@ -140,13 +143,16 @@ def _normalize(
         "exceptions": exceptions,
         "debug_images": debug_images,
         "errors": errors.entries,
-        "extra_json": _rest_as_json(payload, sdk_rest, debug_rest),
+        "extra_json": _rest_as_json(payload, sdk_rest, debug_rest, report.tiny_floats > 0),
     }
     return Normalized(event)
 
 
 def _rest_as_json(
-    payload: dict[str, Any], sdk_rest: dict[str, Any] | None, debug_rest: dict[str, Any] | None
+    payload: dict[str, Any],
+    sdk_rest: dict[str, Any] | None,
+    debug_rest: dict[str, Any] | None,
+    tiny_floats: bool,
 ) -> str:
     for key in _DERIVED:
         payload.pop(key, None)
@@ -154,6 +160,12 @@ def _rest_as_json(
         payload["sdk"] = sdk_rest
     if debug_rest:
         payload["debug_meta"] = debug_rest
+    # orjson writes floats below 1e-4 unlike json (1e-5, not 1e-05): keep extra_json's bytes.
+    if not tiny_floats:
+        try:
+            return orjson.dumps(payload).decode()
+        except TypeError:  # integers past 64 bits, which only json writes
+            pass
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.stages.normalize.payload import DIGITS_AS_ZERO
+
 FILTERED = "[Filtered]"
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -27,8 +29,6 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # the last segments of a UUID).
 _CARD = re.compile(r"(?<!\d)(?<!\d[ -])[2-6](?:[ -]?\d){12,18}(?![ -]?\d)", re.ASCII)
 _MIN_CARD_CHARS = 13
-# For the precheck: digits to "0", every other byte to "x" (separators are deleted).
-_DIGITS_ONLY = bytes(ord("0") if chr(b) in "0123456789" else ord("x") for b in range(256))
 _CARD_DIGITS = b"0" * _MIN_CARD_CHARS
 _DIGIT_ESCAPE = b"\\u003"
 
@@ -39,6 +39,7 @@ class ScrubReport:
 
     non_finite_numbers: int = 0
     invalid_unicode: int = 0
+    tiny_floats: int = 0  # below 1e-4: json writes 1e-05, orjson 1e-5 or 0.00001
 
 
 def scrub_payload(
@@ -53,7 +54,21 @@ def scrub_payload(
 
 def _may_hold_card(raw: bytes) -> bool:
     """False when no string in ``raw`` can hold 13 digits in a row, separators aside."""
-    return _DIGIT_ESCAPE in raw or _CARD_DIGITS in raw.translate(_DIGITS_ONLY, b" -")
+    digits = raw.translate(DIGITS_AS_ZERO, b" -")  # separators deleted
+    return _DIGIT_ESCAPE in raw or _CARD_DIGITS in digits
+
+
+MAX_VERDICTS = 10_000
+_VERDICTS: dict[re.Pattern[str] | None, dict[str, bool]] = {}
+
+
+def _verdicts_for(key_re: re.Pattern[str] | None) -> dict[str, bool]:
+    """Whether each key is sensitive, kept across events: the same keys recur in every event
+    (and every frame), and asking the pattern cost more than the rest of scrubbing."""
+    verdicts = _VERDICTS.get(key_re)
+    if verdicts is None:
+        verdicts = _VERDICTS.setdefault(key_re, {})
+    return verdicts
 
 
 class _Scrubber:
@@ -64,23 +79,27 @@ class _Scrubber:
         self._cards = cards
         self._surrogates = surrogates
         self._strings = cards or surrogates
-        self._verdicts: dict[str, bool] = {}  # the same keys repeat in every frame
+        self._verdicts = _verdicts_for(key_re)
         self.report = ScrubReport()
 
     def sensitive(self, key: str) -> bool:
         verdict = self._verdicts.get(key)
         if verdict is None:
             verdict = self._key_re is not None and self._key_re.search(key) is not None
+            if len(self._verdicts) >= MAX_VERDICTS:  # keys come from clients: bound them
+                self._verdicts.clear()
             self._verdicts[key] = verdict
         return verdict
 
     def object(self, obj: dict[str, Any]) -> dict[str, Any]:
         if self._surrogates and not all(map(str.isascii, obj)):
             obj = {self.string(k): v for k, v in obj.items()}
+        verdicts = self._verdicts
         for key, value in obj.items():
             if value is None:
                 continue
-            if self.sensitive(key):
+            verdict = verdicts.get(key)
+            if verdict if verdict is not None else self.sensitive(key):
                 obj[key] = FILTERED
                 continue
             kind = type(value)
@@ -120,9 +139,16 @@ class _Scrubber:
             return self.object(value)
         if kind is list:
             return self.array(value)
-        if kind is float and not math.isfinite(value):
+        if kind is float:
+            return self.number(value)
+        return value
+
+    def number(self, value: float) -> float | None:
+        if not math.isfinite(value):
             self.report.non_finite_numbers += 1
             return None
+        if value and -1e-4 < value < 1e-4:
+            self.report.tiny_floats += 1
         return value
 
     def string(self, text: str) -> str:

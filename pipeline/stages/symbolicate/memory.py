@@ -62,14 +62,17 @@ class ExpiringCache(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if self._clock() >= entry[1]:
-                del self._entries[key]
-                return None
-            return entry[0]
+        """Without the lock: one dict lookup is atomic, and every frame of every event asks,
+        from every worker thread at once."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self._clock() >= entry[1]:
+            with self._lock:
+                if self._entries.get(key) is entry:  # not put again meanwhile
+                    del self._entries[key]
+            return None
+        return entry[0]
 
     def put(self, key: K, value: V) -> None:
         if self._max_entries == 0 or self._ttl_s <= 0:

@@ -89,6 +89,13 @@ class SymbolicateSettings(_Section):
         default=300.0, ge=0, description="How long a failed lookup is remembered and not retried."
     )
     negative_cache_entries: int = Field(default=10_000, ge=0)
+    located_cache_ttl_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a frame's file is remembered as found, so the artifact index is not "
+        "read again for every event; a re-upload for the same release takes effect after this.",
+    )
+    located_cache_entries: int = Field(default=10_000, ge=0)
     context_lines: int = Field(
         default=5, ge=0, le=50, description="Source lines kept before and after a frame's line."
     )

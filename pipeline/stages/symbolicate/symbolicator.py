@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import structlog
 from symbolic.exceptions import SymbolicError
-from symbolic.sourcemapcache import SourceMapCache
+from symbolic.sourcemapcache import SourceMapCache, SourceMapCacheToken
 
 from pipeline.adapters.artifacts.store import ArtifactStore
 from pipeline.adapters.http.fetcher import Fetcher, FetchLimits, FetchPolicy, SafeFetcher
@@ -42,10 +43,21 @@ from pipeline.stages.symbolicate.source_scopes import OriginalSources
 log = structlog.get_logger()
 
 
+TOKENS_PER_MAP = 1024
+"""Lookups remembered per parsed map: the same frames recur in event after event, and each
+lookup crosses into symbolic several times, releasing and re-taking the GIL each time."""
+
+
 @dataclass(frozen=True)
 class _Parsed:
     cache: SourceMapCache
     sources: OriginalSources
+    lookup: Callable[[int, int, int], SourceMapCacheToken | None]
+    """``cache.lookup`` with the last TOKENS_PER_MAP results remembered."""
+
+    @classmethod
+    def of(cls, cache: SourceMapCache, sources: OriginalSources) -> _Parsed:
+        return cls(cache, sources, lru_cache(maxsize=TOKENS_PER_MAP)(cache.lookup))
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,14 @@ class SymbolicatorStats:
     """Source + map bytes of the parsed maps held in memory."""
     waiting_calls: int
     """Calls waiting for a lookup of the same file that another call is running."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    """Where a frame's file was found: by digest only, so the cache holds no file contents."""
+
+    digest: str
+    map_url: str
 
 
 _Resolution = _Resolved | Failure
@@ -96,6 +116,11 @@ class Symbolicator:
         self._failures: ExpiringCache[FrameFile, Failure] = ExpiringCache(
             ttl_s=settings.negative_cache_ttl_s,
             max_entries=settings.negative_cache_entries,
+            clock=clock,
+        )
+        self._located: ExpiringCache[FrameFile, _Located] = ExpiringCache(
+            ttl_s=settings.located_cache_ttl_s,
+            max_entries=settings.located_cache_entries,
             clock=clock,
         )
         self._flights: SingleFlight[FrameFile, _Resolution] = SingleFlight()
@@ -153,9 +178,7 @@ class Symbolicator:
         lineno, colno = frame["lineno"], frame["colno"]
         in_range = 1 <= lineno <= _MAX_POSITION and 1 <= colno <= _MAX_POSITION
         parsed = resolution.parsed
-        token = (
-            parsed.cache.lookup(lineno, colno, self._settings.context_lines) if in_range else None
-        )
+        token = parsed.lookup(lineno, colno, self._settings.context_lines) if in_range else None
         if token is None:
             where = f"{frame['abs_path']}:{frame['lineno']}:{frame['colno']}"
             failure = Failure("no_token", f"{where} has no mapping in {resolution.map_url}")
@@ -173,12 +196,20 @@ class Symbolicator:
         failure = self._failures.get(target)
         if failure is not None:
             return failure
+        located = self._located.get(target)
+        if located is not None:
+            parsed = self._parsed.get(located.digest)
+            if parsed is not None:  # else evicted: locate again, which may read the files
+                return _Resolved(parsed, located.map_url)
         return self._flights.run(target, lambda: self._resolve_now(target))
 
     def _resolve_now(self, target: FrameFile) -> _Resolution:
         try:
             pair = self._locator.locate(target)
-            return _Resolved(self._parse(pair), pair.map_url)
+            digest = pair.digest
+            resolved = _Resolved(self._parse(pair, digest), pair.map_url)
+            self._located.put(target, _Located(digest, pair.map_url))
+            return resolved
         except Unresolvable as exc:
             failure = exc.failure
         log.info(
@@ -192,14 +223,13 @@ class Symbolicator:
         self._failures.put(target, failure)
         return failure
 
-    def _parse(self, pair: SourcePair) -> _Parsed:
-        digest = pair.digest
+    def _parse(self, pair: SourcePair, digest: str) -> _Parsed:
         cached = self._parsed.get(digest)
         if cached is not None:
             return cached
         source, sourcemap = pair.source.read(), pair.sourcemap.read()
         try:
-            parsed = _Parsed(
+            parsed = _Parsed.of(
                 SourceMapCache.from_bytes(source, sourcemap), OriginalSources(sourcemap)
             )
         except SymbolicError as exc:

@@ -21,8 +21,9 @@ RECORD_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, Overflow
 
 def write_body(stream: IO[bytes], version: SchemaVersion, record: Mapping[str, Any]) -> None:
     try:
+        wire = version.packing.pack(record) if version.packing else record
         # strict_allow_default: a misspelt optional field fails instead of vanishing.
-        schemaless_writer(stream, version.parsed, record, strict_allow_default=True)
+        schemaless_writer(stream, version.parsed, wire, strict_allow_default=True)
     except RECORD_SHAPE_ERRORS as exc:
         raise mismatch_error(version, record, exc) from exc
 
@@ -44,7 +45,7 @@ def read_body(
         raise DecodeError(f"{trailing} bytes left over after the {writer.label} body")
     if not isinstance(record, dict):
         raise DecodeError(f"{writer.label} body decoded to {type(record).__name__}, not a record")
-    return record
+    return reader.packing.unpack(record) if reader.packing else record
 
 
 def schema_mismatch(writer_label: str, reader: SchemaVersion) -> DecodeError:
@@ -54,7 +55,11 @@ def schema_mismatch(writer_label: str, reader: SchemaVersion) -> DecodeError:
 def mismatch_error(
     version: SchemaVersion, record: Mapping[str, Any], exc: Exception
 ) -> EncodeError:
-    """Validating is ten times slower than writing, so it only runs to explain a failed write."""
+    """Validating is ten times slower than writing, so it only runs to explain a failed write.
+
+    Packed fields are validated in place, against their own types."""
+    if version.packing:
+        record = {**record, version.packing.field: b""}
     try:
         validate(record, version.parsed, raise_errors=True)
     except ValidationError as invalid:

@@ -42,7 +42,8 @@ class RegistryCodec:
         version = self._catalog.latest(schema)
         context = SerializationContext(topic, MessageField.VALUE)
         try:
-            data = self._serializers[schema](record, context)
+            wire = version.packing.pack(record) if version.packing else record
+            data = self._serializers[schema](wire, context)
         except RECORD_SHAPE_ERRORS as exc:
             raise mismatch_error(version, record, exc) from exc
         if not isinstance(data, bytes):
@@ -66,4 +67,4 @@ class RegistryCodec:
             raise DecodeError(f"corrupt or truncated {reader.label} message: {exc!r}") from exc
         if not isinstance(value, dict):
             raise DecodeError(f"{reader.label} message decoded to {type(value).__name__}")
-        return value
+        return reader.packing.unpack(value) if reader.packing else value

@@ -16,6 +16,7 @@ from fastavro.schema import (
 )
 from fastavro.types import Schema
 
+from pipeline.adapters.kafka.codec.packing import Packing, PackingError, packing_of
 from pipeline.errors import UserError
 
 _VERSION_FILE = re.compile(r"v([1-9][0-9]*)\.avsc")
@@ -33,6 +34,8 @@ class SchemaVersion:
     parsed: Schema
     fingerprint: bytes
     """CRC-64-AVRO of the Parsing Canonical Form, in the little-endian byte order of the wire."""
+    packing: Packing | None = None
+    """Fields this version writes as one JSON object (codec/packing.py)."""
 
     @property
     def label(self) -> str:
@@ -86,5 +89,9 @@ def _load_version(name: str, path: Path) -> SchemaVersion:
         canonical = to_parsing_canonical_form(raw)
     except (ValueError, TypeError, SchemaParseException) as exc:
         raise SchemaLoadError(f"schema file {path} is not a valid Avro schema: {exc}") from None
+    try:
+        packing = packing_of(raw)
+    except PackingError as exc:
+        raise SchemaLoadError(f"schema file {path}: {exc}") from None
     digest = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-    return SchemaVersion(name, int(match.group(1)), text, parsed, digest)
+    return SchemaVersion(name, int(match.group(1)), text, parsed, digest, packing)
