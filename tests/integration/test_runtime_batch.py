@@ -4,11 +4,9 @@ offsets committed only once the outputs before them are acknowledged."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from confluent_kafka import KafkaException
@@ -16,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from pipeline.runtime.stage import StageSpec
 from tests.support.runtime import (
+    CommitSampler,
     ScriptedTopics,
     StageThread,
     TopicReader,
@@ -40,41 +39,6 @@ def topics(admin: AdminClient) -> Iterator[ScriptedTopics]:
         yield created
 
 
-@dataclass(frozen=True)
-class Sample:
-    """The group's committed offsets, then the output's end: every output acknowledged before
-    those commits lies below ``output_end``."""
-
-    committed: list[int]
-    output_end: int
-
-
-class CommitSampler:
-    def __init__(self, admin: AdminClient, group: str, topics: ScriptedTopics) -> None:
-        self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(admin, group, topics), name="commit-sampler", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, admin: AdminClient, group: str, topics: ScriptedTopics) -> None:
-        while not self._stop.is_set():
-            try:
-                committed = committed_offsets(admin, group, topics.input, PARTITIONS)
-                [output_end] = end_offsets(admin, topics.output, 1)
-            except KafkaException:  # the group's coordinator is still loading: sample again
-                pass
-            else:
-                self.samples.append(Sample(committed, output_end))
-            self._stop.wait(0.05)
-
-    def stop(self) -> list[Sample]:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        return self.samples
-
-
 def all_committed(admin: AdminClient, group: str, topics: ScriptedTopics) -> bool:
     try:
         committed = committed_offsets(admin, group, topics.input, PARTITIONS)
@@ -95,7 +59,7 @@ def test_a_batch_stage_runs_every_message_once_and_dead_letters_only_the_poison(
     sent = [*before, poison, *after]
     batch = BatchScripted(settings.kafka.topic(OUTPUT))
     spec = StageSpec(name="scripted", input_topic=topics.input, group_id=group, process_batch=batch)
-    sampler = CommitSampler(admin, group, topics)
+    sampler = CommitSampler(admin, group, topics, PARTITIONS)
     try:
         with (
             TopicReader(kafka_bootstrap, topics.output) as output,

@@ -3,16 +3,16 @@ nothing is lost, and no committed offset ever passes work whose output was not y
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
 from pipeline.config import Settings
 from tests.support.runtime import (
+    CommitSample,
+    CommitSampler,
     Received,
     ScriptedTopics,
     Sent,
@@ -39,36 +39,6 @@ def topics(admin: AdminClient) -> Iterator[ScriptedTopics]:
         yield created
 
 
-@dataclass(frozen=True)
-class Sample:
-    """The group's committed offsets, then the output's end: every output acknowledged before
-    those commits lies below ``output_end``."""
-
-    committed: list[int]
-    output_end: int
-
-
-class CommitSampler:
-    def __init__(self, admin: AdminClient, group: str, topics: ScriptedTopics) -> None:
-        self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(admin, group, topics), name="commit-sampler", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, admin: AdminClient, group: str, topics: ScriptedTopics) -> None:
-        while not self._stop.wait(0.1):
-            committed = committed_offsets(admin, group, topics.input, PARTITIONS)
-            [output_end] = end_offsets(admin, topics.output, 1)
-            self.samples.append(Sample(committed, output_end))
-
-    def stop(self) -> list[Sample]:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        return self.samples
-
-
 def test_growing_and_shrinking_group_loses_nothing_and_never_commits_past_unfinished_work(
     kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics
 ) -> None:
@@ -82,7 +52,7 @@ def test_growing_and_shrinking_group_loses_nothing_and_never_commits_past_unfini
     with TopicReader(kafka_bootstrap, topics.output) as output:
         first, second = _member(settings, group), _member(settings, group)
         _wait_owned([first, second], "two members to share every partition")
-        sampler = CommitSampler(admin, group, topics)
+        sampler = CommitSampler(admin, group, topics, PARTITIONS)
         producer = SteadyProducer(kafka_bootstrap, topics.input, messages, rate_per_s=60)
         try:
             wait_for(lambda: len(output.records()) >= 60, "output before the group grows")
@@ -133,7 +103,7 @@ def _wait_owned(members: Sequence[StageThread], what: str) -> None:
 
 
 def _assert_commits_follow_outputs(
-    samples: Sequence[Sample], sent: Sequence[Sent], records: Sequence[Received]
+    samples: Sequence[CommitSample], sent: Sequence[Sent], records: Sequence[Received]
 ) -> None:
     """For each sampled commit C of partition p, every input offset below C has an output
     record below the output end read right after it: the output was stored before the commit."""

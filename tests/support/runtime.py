@@ -29,6 +29,7 @@ from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -567,3 +568,44 @@ class StageProcess:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class CommitSample:
+    """The group's committed offsets, then the output's end: every output acknowledged before
+    those commits lies below ``output_end``."""
+
+    committed: list[int]
+    output_end: int
+
+
+class CommitSampler:
+    """Samples a group's commits against its one-partition output while a test runs, so the
+    test can check that no commit ever got ahead of acknowledged output."""
+
+    def __init__(
+        self, admin: AdminClient, group: str, topics: ScriptedTopics, partitions: int
+    ) -> None:
+        self.samples: list[CommitSample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(admin, group, topics, partitions),
+            name="commit-sampler",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(self, admin: AdminClient, group: str, topics: ScriptedTopics, partitions: int) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                committed = committed_offsets(admin, group, topics.input, partitions)
+                [output_end] = end_offsets(admin, topics.output, 1)
+            except KafkaException:  # the group's coordinator is still loading: sample again
+                continue
+            self.samples.append(CommitSample(committed, output_end))
+
+    def stop(self) -> list[CommitSample]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return self.samples
