@@ -52,7 +52,10 @@ def producer_config(base: dict[str, Any], stage: str) -> dict[str, Any]:
         "client.id": client_id(stage),
         "linger.ms": 5,
         "compression.type": "lz4",
-        "queue.buffering.max.messages": 100_000,
+        # Bound what waits for the broker, in records and in bytes (librdkafka's defaults are
+        # 100k records and 1 GiB): a fast stage fills the queue whatever its size.
+        "queue.buffering.max.messages": 20_000,
+        "queue.buffering.max.kbytes": 16 << 10,
     }
     # Idempotence keeps retried sends from duplicating or reordering records.
     return {**tunables, **base, "enable.idempotence": True}

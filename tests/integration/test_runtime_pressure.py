@@ -115,3 +115,31 @@ def test_downstream_lag_pauses_intake_until_the_downstream_group_catches_up(
         output.wait_for_ids(s.id for s in sent)
         assert all("downstream_lag" not in stage.paused_reasons(p) for p in everything)
         assert stage.metric("pipeline_pauses_total", reason="downstream_lag") == 1
+
+
+def test_a_full_producer_queue_pauses_intake_and_loses_nothing(
+    kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics
+) -> None:
+    """With room for 5 records in librdkafka's queue nearly every batch finds it full: records
+    wait in order, intake pauses until deliveries make room, and each message comes out once."""
+    group = f"rt-{uuid.uuid4().hex}"
+    settings = stage_settings(kafka_bootstrap, topics)
+    kafka = settings.kafka.model_copy(update={"client_config": {"queue.buffering.max.messages": 5}})
+    settings = settings.model_copy(update={"kafka": kafka})
+    sent = produce(
+        kafka_bootstrap, topics.input, numbered("plain", "full", 600, list(range(PARTITIONS)))
+    )
+    with (
+        TopicReader(kafka_bootstrap, topics.output) as output,
+        StageThread(scripted_spec(settings, group), settings) as stage,
+    ):
+        output.wait_for_ids(s.id for s in sent)
+        wait_for(
+            lambda: (
+                committed_offsets(admin, group, topics.input, PARTITIONS)
+                == end_offsets(admin, topics.input, PARTITIONS)
+            ),
+            "every offset to be committed",
+        )
+        assert stage.metric("pipeline_pauses_total", reason="producer_queue") >= 1
+    assert Counter(r.value for r in output.records()) == Counter(s.value for s in sent)

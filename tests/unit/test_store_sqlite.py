@@ -159,6 +159,33 @@ class StoreContract:
         [group] = store.list_groups()
         assert group.times_seen == 3
 
+    def test_a_large_batch_mixing_new_retried_and_duplicate_events(self, store: EventStore) -> None:
+        """Hundreds of events over many groups, some new, some a retry of their own message,
+        some stored before by another: each is told apart on its own."""
+        earlier = [make_event(grouping_hash=f"{i % 7:032x}") for i in range(150)]
+        store.write_batch(earlier, NOW_MS, [f"t/0/{n}" for n in range(150)])
+        fresh = [make_event(grouping_hash=f"{i % 90:032x}") for i in range(200)]
+        # Evens of `earlier` come again from their own messages (a retry), odds from others.
+        batch = [*fresh[:100], *earlier, *fresh[100:]]
+        sources = [
+            *(f"t/1/{n}" for n in range(100)),
+            *(f"t/0/{n}" if n % 2 == 0 else f"t/2/{n}" for n in range(150)),
+            *(f"t/1/{n}" for n in range(100, 200)),
+        ]
+
+        result = store.write_batch(batch, NOW_MS + 1, sources)
+
+        def keys(events: list[dict[str, Any]]) -> set[EventKey]:
+            return {EventKey(1, e["event_id"]) for e in events}
+
+        assert set(result.inserted) == keys(fresh) and len(result.inserted) == 200
+        assert set(result.rewritten) == keys(earlier[0::2]) and len(result.rewritten) == 75
+        assert set(result.already_present) == keys(earlier[1::2])
+        assert len(result.already_present) == 75
+        groups = store.list_groups(limit=1000)
+        assert sum(g.times_seen for g in groups) == 350
+        assert len(groups) == 90
+
     def test_events_with_one_hash_form_one_group(self, store: EventStore) -> None:
         store.write_batch(
             [
