@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pipeline.adapters.db import EventStore, StoreUnavailable, open_store
@@ -10,6 +12,8 @@ from pipeline.config import KafkaSettings
 from pipeline.runtime.errors import SinkUnavailable
 from pipeline.stages.outcomes import Outcomes
 from pipeline.stages.store.sink import EventSink, StoreItem
+from pipeline.stages.store.stage import INPUT_TOPIC as TOPIC
+from pipeline.stages.store.stage import SCHEMA, DecodeEvent
 from tests.support.cut_after_commit import cut_after_commit
 from tests.support.postgres import PostgresServer
 from tests.unit.test_store_sqlite import HASH_A, NOW_MS, T0, StoreContract, make_event
@@ -85,9 +89,15 @@ def test_a_commit_whose_acknowledgement_was_lost_still_owes_each_outcome_once(
     codec = make_codec(KafkaSettings())
     with cut_after_commit(postgres_server.port) as proxy:
         dsn = postgres_database.replace(f":{postgres_server.port}/", f":{proxy.port}/")
-        sink = EventSink(lambda: open_store(dsn, timeout_s=5), Outcomes(codec, "o", "store"))
+        sink = EventSink(
+            lambda: open_store(dsn, timeout_s=5), Outcomes(codec, "o", "store"), DecodeEvent(codec)
+        )
         events = [make_event(timestamp_ms=T0 + i) for i in range(5)]
-        items = [StoreItem(e, f"events.symbolicated/0/{n}") for n, e in enumerate(events)]
+
+        def item(event: dict[str, Any], source: str) -> StoreItem:
+            return StoreItem(codec.encode(SCHEMA, event, TOPIC), TOPIC, source)
+
+        items = [item(e, f"{TOPIC}/0/{n}") for n, e in enumerate(events)]
         try:
             assert sink.connect()  # the schema's own COMMIT goes through untouched
             proxy.armed.set()
@@ -95,7 +105,7 @@ def test_a_commit_whose_acknowledgement_was_lost_still_owes_each_outcome_once(
                 sink.write(items)
             assert proxy.cuts == 1
             retried = sink.write(items)
-            duplicate = sink.write([StoreItem(events[0], "events.symbolicated/1/7")])
+            duplicate = sink.write([item(events[0], f"{TOPIC}/1/7")])
         finally:
             sink.close()
     accepted = [codec.decode("outcome", r.value or b"", "o") for rs in retried for r in rs]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from pipeline.adapters.db import open_store
 from pipeline.adapters.kafka.codec import Codec, make_codec
@@ -18,17 +19,23 @@ INPUT_TOPIC = "events.symbolicated"
 SCHEMA = "processed_event"
 
 
-class PrepareEvent:
-    """Decodes an event for the sink; the runtime batches the writes."""
+def to_sink(msg: InputMessage) -> Processed:
+    """Hands the encoded event to the sink, which decodes it on its own thread (sink.py)."""
+    source = f"{msg.topic}/{msg.partition}/{msg.offset}"
+    return Processed((Write(StoreItem(msg.value or b"", msg.topic, source)),))
+
+
+class DecodeEvent:
+    """An item's event as the database wants it, stamped with when the store took it."""
 
     def __init__(self, codec: Codec, clock: Callable[[], int] = wall_ms) -> None:
         self._codec = codec
         self._clock = clock
 
-    def __call__(self, msg: InputMessage) -> Processed:
-        event = self._codec.decode(SCHEMA, msg.value or b"", msg.topic)
+    def __call__(self, item: StoreItem) -> dict[str, Any]:
+        event = self._codec.decode(SCHEMA, item.value, item.topic)
         event["stage_times_ms"] = {**event["stage_times_ms"], STAGE: self._clock()}
-        return Processed((Write(StoreItem(event, f"{msg.topic}/{msg.partition}/{msg.offset}")),))
+        return event
 
 
 def store_stage(settings: Settings) -> StageSpec:
@@ -37,13 +44,15 @@ def store_stage(settings: Settings) -> StageSpec:
     kafka, store = settings.kafka, settings.store
     codec = make_codec(kafka)
     outcomes = Outcomes(codec, kafka.topic(OUTCOMES_TOPIC), STAGE)
-    sink = EventSink(partial(open_store, store.dsn, timeout_s=store.timeout_s), outcomes)
+    sink = EventSink(
+        partial(open_store, store.dsn, timeout_s=store.timeout_s), outcomes, DecodeEvent(codec)
+    )
     sink.connect()
     return StageSpec(
         name=STAGE,
         input_topic=kafka.topic(INPUT_TOPIC),
         group_id=kafka.topic(f"pipeline-{STAGE}"),
-        process=PrepareEvent(codec),
+        process=to_sink,
         mode="threads",
         on_invalid=InvalidOutcomes(outcomes, SCHEMA),
         sink=sink,
