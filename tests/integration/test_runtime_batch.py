@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from pipeline.runtime.stage import StageSpec
@@ -18,8 +17,7 @@ from tests.support.runtime import (
     ScriptedTopics,
     StageThread,
     TopicReader,
-    committed_offsets,
-    end_offsets,
+    all_committed,
     numbered,
     produce,
     scripted_topics,
@@ -37,14 +35,6 @@ PARTITIONS = 3
 def topics(admin: AdminClient) -> Iterator[ScriptedTopics]:
     with scripted_topics(admin, partitions=PARTITIONS) as created:
         yield created
-
-
-def all_committed(admin: AdminClient, group: str, topics: ScriptedTopics) -> bool:
-    try:
-        committed = committed_offsets(admin, group, topics.input, PARTITIONS)
-    except KafkaException:  # a fresh broker's group coordinator may still be loading
-        return False
-    return committed == end_offsets(admin, topics.input, PARTITIONS)
 
 
 def test_a_batch_stage_runs_every_message_once_and_dead_letters_only_the_poison(
@@ -67,7 +57,8 @@ def test_a_batch_stage_runs_every_message_once_and_dead_letters_only_the_poison(
             StageThread(spec, settings),
         ):
             wait_for(
-                lambda: all_committed(admin, group, topics), "every input offset to be committed"
+                lambda: all_committed(admin, group, topics.input, PARTITIONS),
+                "every input offset to be committed",
             )
             output.wait_for_ids(s.id for s in [*before, *after])
             wait_for(dlq.records, "the poison message in the DLQ")

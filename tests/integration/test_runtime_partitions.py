@@ -13,8 +13,7 @@ from tests.support.runtime import (
     ScriptedTopics,
     StageThread,
     TopicReader,
-    committed_offsets,
-    end_offsets,
+    all_committed,
     numbered,
     produce,
     scripted_topics,
@@ -55,10 +54,7 @@ def test_a_slow_partition_is_paused_while_the_others_flow(
         output.wait_for_ids(s.id for s in slow)
         assert stage.metric("pipeline_pauses_total", reason="window_full") >= 1
         wait_for(
-            lambda: (
-                committed_offsets(admin, group, topics.input, 3)
-                == end_offsets(admin, topics.input, 3)
-            ),
+            lambda: all_committed(admin, group, topics.input, 3),
             "every input offset to be committed",
         )
         assert "window_full" not in stage.paused_reasons(0)
@@ -107,10 +103,7 @@ def test_a_poison_message_goes_to_the_dlq_and_its_partition_continues(
         output.wait_for_ids(s.id for s in [*before, *after, *others])
         [dead] = wait_for(dlq.records, "the poison message in the DLQ")
         wait_for(
-            lambda: (
-                committed_offsets(admin, group, topics.input, 3)
-                == end_offsets(admin, topics.input, 3)
-            ),
+            lambda: all_committed(admin, group, topics.input, 3),
             "partition 0 to be committed past the poison message",
         )
         assert stage.metric("pipeline_dlq_messages_total") == 1

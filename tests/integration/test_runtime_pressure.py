@@ -14,6 +14,7 @@ from tests.support.runtime import (
     ScriptedTopics,
     StageThread,
     TopicReader,
+    all_committed,
     committed_offsets,
     end_offsets,
     holds_for,
@@ -135,10 +136,7 @@ def test_a_full_producer_queue_pauses_intake_and_loses_nothing(
     ):
         output.wait_for_ids(s.id for s in sent)
         wait_for(
-            lambda: (
-                committed_offsets(admin, group, topics.input, PARTITIONS)
-                == end_offsets(admin, topics.input, PARTITIONS)
-            ),
+            lambda: all_committed(admin, group, topics.input, PARTITIONS),
             "every offset to be committed",
         )
         assert stage.metric("pipeline_pauses_total", reason="producer_queue") >= 1

@@ -17,6 +17,7 @@ from tests.support.runtime import (
     ScriptedTopics,
     StageProcess,
     TopicReader,
+    all_committed,
     committed_offsets,
     end_offsets,
     numbered,
@@ -42,11 +43,6 @@ def topics(admin: AdminClient) -> Iterator[ScriptedTopics]:
 @pytest.fixture
 def group() -> str:
     return f"rt-{uuid.uuid4().hex}"
-
-
-def _all_committed(admin: AdminClient, group: str, topics: ScriptedTopics) -> bool:
-    committed = committed_offsets(admin, group, topics.input, PARTITIONS)
-    return committed == end_offsets(admin, topics.input, PARTITIONS)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +88,10 @@ def test_every_mode_and_group_protocol_gives_the_same_results(
     ):
         output.wait_for_ids(s.id for s in good)
         dlq.wait_for_ids(s.id for s in poison)
-        wait_for(lambda: _all_committed(admin, group, topics), "every offset to be committed")
+        wait_for(
+            lambda: all_committed(admin, group, topics.input, PARTITIONS),
+            "every offset to be committed",
+        )
         failed = stage.metric("pipeline_failed_messages_total")
         stage.send(signal.SIGTERM)
         assert stage.wait() == 0
@@ -122,7 +121,10 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(
         assert len(output.ids()) < len(sent), "the stage finished before it was killed"
         with StageProcess(env, tmp_path / "restarted.log") as second:
             output.wait_for_ids({s.id for s in sent}, timeout_s=45)
-            wait_for(lambda: _all_committed(admin, group, topics), "every offset to be committed")
+            wait_for(
+                lambda: all_committed(admin, group, topics.input, PARTITIONS),
+                "every offset to be committed",
+            )
             second.send(signal.SIGTERM)
             assert second.wait() == 0
 

@@ -19,8 +19,7 @@ from tests.support.runtime import (
     StageThread,
     SteadyProducer,
     TopicReader,
-    committed_offsets,
-    end_offsets,
+    all_committed,
     numbered,
     scripted_topics,
     stage_settings,
@@ -67,10 +66,7 @@ def test_growing_and_shrinking_group_loses_nothing_and_never_commits_past_unfini
             sent = producer.join()
             output.wait_for_ids(s.id for s in sent)
             wait_for(
-                lambda: (
-                    committed_offsets(admin, group, topics.input, PARTITIONS)
-                    == end_offsets(admin, topics.input, PARTITIONS)
-                ),
+                lambda: all_committed(admin, group, topics.input, PARTITIONS),
                 "every input offset to be committed",
             )
             samples = sampler.stop()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,9 @@ from tests.support.runtime import StageProcess, free_port, wait_for
 pytestmark = pytest.mark.integration
 
 PROJECT = 41
-EVENTS = 6000
+EVENTS = 20_000
+"""Many more than KILL_AFTER: a store that decodes on its sink thread stored 6,000 between the
+poll that saw 1,500 and the kill."""
 KILL_AFTER = 1500
 COMMIT_INTERVAL_S = 3.0
 """Long, so the kill lands well after the last commit with many outcomes out since."""
@@ -46,6 +50,19 @@ def store_env(bootstrap: str, prefix: str, dsn: str) -> dict[str, str]:
         "PIPELINE_RUNTIME__HTTP_PORT": str(free_port()),
         "PIPELINE_OBSERVABILITY__LOG_FORMAT": "json",
     }
+
+
+def stored_count(path: Path) -> int:
+    """Cheap enough to poll: the kill must follow the threshold closely. 0 until the store
+    has created its database (read-only: polling must not create the file first)."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM events WHERE project_id = ?", (PROJECT,)
+            ).fetchone()
+    except sqlite3.OperationalError:  # no file or no table yet
+        return 0
+    return int(count)
 
 
 def stored(dsn: str) -> list[str]:
@@ -67,12 +84,13 @@ def test_a_store_killed_between_commits_owes_every_event_exactly_one_outcome(
         processed_event(PROJECT, {"message": f"job {n % 7}"}, received) for n in range(EVENTS)
     ]
     produce(kafka_bootstrap, [as_record(codec, topic, e) for e in events])
-    dsn = f"sqlite:///{tmp_path / 'events.db'}"
+    database = tmp_path / "events.db"
+    dsn = f"sqlite:///{database}"
     env = store_env(kafka_bootstrap, prefix, dsn)
     store = "store"
 
     with StageProcess(env, tmp_path / "killed.log", store) as first:
-        wait_for(lambda: len(stored(dsn)) >= KILL_AFTER, "events stored before the kill", 60)
+        wait_for(lambda: stored_count(database) >= KILL_AFTER, "events stored before the kill", 60)
         first.proc.kill()
         assert first.wait() == -signal.SIGKILL
     before_restart = len(stored(dsn))
@@ -84,7 +102,9 @@ def test_a_store_killed_between_commits_owes_every_event_exactly_one_outcome(
     assert committed < before_restart, "no stored event is read again: nothing was tested"
 
     with StageProcess(env, tmp_path / "restarted.log", store) as second:
-        wait_for(lambda: len(stored(dsn)) >= EVENTS, "every event stored after the restart", 90)
+        wait_for(
+            lambda: stored_count(database) >= EVENTS, "every event stored after the restart", 90
+        )
         second.send(signal.SIGTERM)
         assert second.wait() == 0
 

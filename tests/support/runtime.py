@@ -388,6 +388,16 @@ def committed_offsets(admin: AdminClient, group: str, topic: str, partitions: in
     return [found.get(p, -1) for p in range(partitions)]
 
 
+def all_committed(admin: AdminClient, group: str, topic: str, partitions: int) -> bool:
+    """Whether the group committed every partition up to its end; False, not an error, while a
+    fresh broker's group coordinator is still loading."""
+    try:
+        committed = committed_offsets(admin, group, topic, partitions)
+    except KafkaException:
+        return False
+    return committed == end_offsets(admin, topic, partitions)
+
+
 def end_offsets(admin: AdminClient, topic: str, partitions: int) -> list[int]:
     """The high-water mark per partition: every acknowledged record lies below it."""
     request = {TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)}
