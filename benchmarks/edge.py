@@ -343,15 +343,18 @@ def flood(
     growth = max(settled) / settled[0] - 1 if settled else None
     recovered = accepts_again(edge, body)
     refused = load.share(503) + load.share(429)
+    told_when = load.retry_after / load.answered if load.answered else 0.0
     note = (
         f"RSS {before:.0f} MiB before, {min(samples, default=0):.0f}-{max(samples, default=0):.0f}"
-        f" during; answered {dict(sorted(load.statuses.items()))}, no answer {load.errors}"
+        f" during; answered {dict(sorted(load.statuses.items()))}, {load.retry_after} with"
+        f" Retry-After, no answer {load.errors}"
     )
     return [figure("flood", "broker frozen", load, note)], [
         Target("flood", "offered requests/s vs sustainable accepts/s", load.rate / sustainable),
         Target("flood", "RSS growth during the flood (fraction)", growth, high=0.2),
         Target("flood", "requests without an answer", float(load.errors), high=0.0),
-        Target("flood", "share answered 503/429 (with Retry-After)", refused, low=0.99),
+        Target("flood", "share answered 503/429", refused, low=0.99),
+        Target("flood", "share answered with Retry-After", told_when, low=0.99),
         Target("flood", "accepts again once the broker resumes", float(recovered), low=1.0),
     ]
 

@@ -92,14 +92,18 @@ CPU_TARGET_US = 220.0
 class Sizes:
     events: int
     """Pre-filled for the saturation run."""
+    warmup_s: float
+    """Events at half the saturation rate first, not measured: a freshly started JVM broker's
+    JIT compiler took 0.3-0.5 of a core for the first 10-15 s of a new traffic pattern, and
+    on two cores that, not the stages, set the p99 of those seconds."""
     latency_s: float
-    """How long events are sent at half the saturation rate."""
+    """How long events are sent at half the saturation rate, measured."""
     deadline_s: float
     """How long the stages may take to store one run's events."""
 
 
-FULL = Sizes(events=60_000, latency_s=90.0, deadline_s=180.0)
-QUICK = Sizes(events=15_000, latency_s=20.0, deadline_s=60.0)
+FULL = Sizes(events=60_000, warmup_s=20.0, latency_s=90.0, deadline_s=180.0)
+QUICK = Sizes(events=15_000, warmup_s=5.0, latency_s=20.0, deadline_s=60.0)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class StageLatency:
     """p50, p99 seconds from taking an event to finishing it, during the latency run."""
     received_to_done: tuple[float | None, float | None]
     """p50, p99 seconds from the edge receiving an event to this stage finishing it."""
+    pauses: dict[str, float]
+    """Partition pauses by reason during the latency run: each costs its partition a fetch."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,8 @@ class Paced:
     target_rate: float
     sent_rate: float
     latency: Quantiles
+    warmup: Quantiles
+    """The same rate's first seconds, reported but not held to the target."""
 
 
 class Pipeline:
@@ -349,14 +357,32 @@ def stage_rate(started: float, total: int, samples: Sequence[StageSample]) -> fl
 def paced(
     pipeline: Pipeline, sizes: Sizes, rate: float, already: int, say: Console
 ) -> tuple[Paced, dict[str, StageSample | None], dict[str, StageSample | None]]:
-    """Events at ``rate`` for ``sizes.latency_s``; latency from the rows they were stored as."""
+    """A warm-up at ``rate``, then events at ``rate`` for ``sizes.latency_s``, measured."""
+    warmup, _ = paced_phase(pipeline, sizes, rate, sizes.warmup_s, already, "warm-up", 2, say)
     before = pipeline.scrape()
+    already += warmup.count
+    latency, sent_rate = paced_phase(pipeline, sizes, rate, sizes.latency_s, already, "", 3, say)
+    return Paced(rate, sent_rate, latency, warmup), before, pipeline.scrape()
+
+
+def paced_phase(
+    pipeline: Pipeline,
+    sizes: Sizes,
+    rate: float,
+    seconds: float,
+    already: int,
+    label: str,
+    seed: int,
+    say: Console,
+) -> tuple[Quantiles, float]:
+    """Receive->stored quantiles of events sent at ``rate`` for ``seconds``, from the rows
+    they were stored as; and the rate they were sent at."""
     phase_start_ms = time.time_ns() // 1_000_000
-    count = max(1, round(rate * sizes.latency_s))
-    say.print(f"  sending {count:,} events at {rate:,.0f}/s for {sizes.latency_s:.0f}s")
-    stats = send(pipeline.settings, count, rate=rate, seed=2)
+    count = max(1, round(rate * seconds))
+    say.print(f"  {label + ': ' if label else ''}sending {count:,} events at {rate:,.0f}/s "
+              f"for {seconds:.0f}s")  # fmt: skip
+    stats = send(pipeline.settings, count, rate=rate, seed=seed)
     pipeline.wait_stored(already + count, time.monotonic(), sizes.deadline_s)
-    after = pipeline.scrape()
     store = open_store(pipeline.settings.store.dsn)
     try:
         rows = store.list_events(limit=already + count + 1)
@@ -367,7 +393,7 @@ def paced(
     ]
     if len(latencies) != count:
         raise RuntimeError(f"{len(latencies)} stored rows of the {count} paced events")
-    return Paced(rate, stats.rate, quantiles(latencies)), before, after
+    return quantiles(latencies), stats.rate
 
 
 def quantiles(values_ms: Sequence[float]) -> Quantiles:
@@ -382,15 +408,28 @@ def histogram_p50_p99(buckets: Buckets) -> tuple[float | None, float | None]:
 def stage_latency(before: StageSample | None, after: StageSample | None) -> StageLatency:
     """Quantiles of what the stage finished between two scrapes."""
     if after is None:
-        return StageLatency((None, None), (None, None))
+        return StageLatency((None, None), (None, None), {})
     earlier = before.end_to_end if before is not None else {}
     processing = bucket_increase(after.processing, before.processing if before else None)
     cohorts = [bucket_increase(b, earlier.get(c)) for c, b in after.end_to_end.items()]
-    return StageLatency(histogram_p50_p99(processing), histogram_p50_p99(merge_buckets(cohorts)))
+    pauses = {
+        reason: n - (before.pauses.get(reason, 0.0) if before else 0.0)
+        for reason, n in after.pauses.items()
+    }
+    return StageLatency(
+        histogram_p50_p99(processing),
+        histogram_p50_p99(merge_buckets(cohorts)),
+        {reason: n for reason, n in pauses.items() if n},
+    )
 
 
 def ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:,.1f}"
+
+
+def latency_row(table: Table, run: str, rate: float, q: Quantiles, note: str) -> None:
+    cells = (q.p50_ms, q.p95_ms, q.p99_ms, q.max_ms)
+    table.add_row(run, f"{rate:,.0f}", *(f"{v:,.0f}" for v in cells), note)
 
 
 def print_report(
@@ -402,16 +441,11 @@ def print_report(
     elapsed = "cut off" if sat.elapsed_s is None else f"{sat.elapsed_s:.1f}s to the last"
     notes = f"N / first sent to last stored; {elapsed}; sending took {sat.send_s:.1f}s"
     table.add_row("saturation", f"{sat.rate:,.0f}", "", "", "", "", notes)
-    q = paced_run.latency
-    table.add_row(
-        "half rate",
-        f"{paced_run.sent_rate:,.0f}",
-        f"{q.p50_ms:,.0f}",
-        f"{q.p95_ms:,.0f}",
-        f"{q.p99_ms:,.0f}",
-        f"{q.max_ms:,.0f}",
-        f"target {paced_run.target_rate:,.0f}/s; receive->stored of {q.count:,} events (rows)",
-    )
+    w, q = paced_run.warmup, paced_run.latency
+    note = f"the same rate's first {w.count:,} events, before the half-rate run; no target"
+    latency_row(table, "warm-up", paced_run.target_rate, w, note)
+    note = f"target {paced_run.target_rate:,.0f}/s; receive->stored of {q.count:,} events (rows)"
+    latency_row(table, "half rate", paced_run.sent_rate, q, note)
     console.print(table)
     per_stage = Table(title="per stage (processing and receive->done: /metrics, half-rate run)")
     for column in (
@@ -420,6 +454,7 @@ def print_report(
         "CPU us/event",
         "processing p50/p99 ms",
         "receive->done p50/p99 ms",
+        "pauses (half rate)",
     ):
         per_stage.add_column(column, justify="left" if column == "stage" else "right")
     for name, run in sat.stages.items():
@@ -430,8 +465,9 @@ def print_report(
             f"{run.cpu_us_per_event:,.0f}",
             " / ".join(ms(v) for v in latency.processing),
             " / ".join(ms(v) for v in latency.received_to_done),
+            ", ".join(f"{r} {n:,.0f}" for r, n in sorted(latency.pauses.items())) or "none",
         )
-    per_stage.add_row("all three", "", f"{sat.cpu_us_per_event:,.0f}", "", "")
+    per_stage.add_row("all three", "", f"{sat.cpu_us_per_event:,.0f}", "", "", "")
     console.print(per_stage)
     console.print(
         "per-stage quantiles are interpolated inside the runtime's histogram buckets; CPU is per "

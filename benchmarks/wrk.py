@@ -31,6 +31,7 @@ local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args)
   statuses = {}
+  retry_after = 0
   math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 end
 local function event_id()
@@ -42,10 +43,13 @@ function request()
 end
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if headers["retry-after"] or headers["Retry-After"] then retry_after = retry_after + 1 end
 end
 function done(summary, latency, requests)
   local counts = {}
+  local with_retry_after = 0
   for _, thread in ipairs(threads) do
+    with_retry_after = with_retry_after + thread:get("retry_after")
     for status, n in pairs(thread:get("statuses")) do
       counts[tostring(status)] = (counts[tostring(status)] or 0) + n
     end
@@ -55,10 +59,10 @@ function done(summary, latency, requests)
   io.write(string.format(
     'WRK_JSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
     '"max_us": %%d, "connect_errors": %%d, "read_errors": %%d, "write_errors": %%d, ' ..
-    '"timeouts": %%d, "statuses": {%%s}}\n',
+    '"timeouts": %%d, "retry_after": %%d, "statuses": {%%s}}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     latency.max, summary.errors.connect, summary.errors.read, summary.errors.write,
-    summary.errors.timeout, table.concat(parts, ", ")))
+    summary.errors.timeout, with_retry_after, table.concat(parts, ", ")))
 end
 """
 
@@ -73,14 +77,19 @@ class Load:
     errors: int
     """Connect, read and write errors and timeouts: requests that got no answer."""
     statuses: dict[int, int]
+    retry_after: int
+    """Answers that carried a Retry-After header."""
 
     @property
     def rate(self) -> float:
         return self.requests / self.duration_s if self.duration_s else 0.0
 
+    @property
+    def answered(self) -> int:
+        return sum(self.statuses.values())
+
     def share(self, status: int) -> float:
-        answered = sum(self.statuses.values())
-        return self.statuses.get(status, 0) / answered if answered else 0.0
+        return self.statuses.get(status, 0) / self.answered if self.answered else 0.0
 
 
 def wrk_binary() -> str:
@@ -120,4 +129,5 @@ def run_wrk(
         max_ms=data["max_us"] / 1000,
         errors=errors,
         statuses={int(k): v for k, v in data["statuses"].items()},
+        retry_after=data["retry_after"],
     )

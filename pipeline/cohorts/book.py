@@ -39,6 +39,16 @@ METADATA_LIMIT_BYTES = 4000
 """Brokers refuse commit metadata above offset.metadata.max.bytes (4096 by default)."""
 
 
+class _Run:
+    """Consecutive offsets ``first``..``last`` that finished under one cohort and column."""
+
+    __slots__ = ("cohort", "column", "first", "last")
+
+    def __init__(self, offset: int, cohort: int, column: int) -> None:
+        self.first = self.last = offset
+        self.cohort, self.column = cohort, column
+
+
 class PartitionCohorts:
     """Counts of one assigned input partition; touched by the consumer loop's thread only."""
 
@@ -49,30 +59,44 @@ class PartitionCohorts:
         """Committed: cohort index to counts per column."""
         self.in_flight: dict[int, int] = {}
         """Taken first passes not yet committed, per cohort."""
-        self.finished: dict[int, tuple[int, int]] = {}
-        """Offset to (cohort, column) of messages finished but not yet committed."""
+        self.finished: dict[int, _Run] = {}
+        """Messages finished but not yet committed, as runs keyed by the offset after their
+        last. A partition finishes mostly in order, so a commit interval is a few runs: an entry
+        per offset held 45 MiB at 200k messages a second, and grew peak RSS with the backlog."""
 
     def take(self, cohort: int) -> None:
         self.in_flight[cohort] = self.in_flight.get(cohort, 0) + 1
 
     def finish(self, offset: int, cohort: int, column: int) -> None:
-        self.finished[offset] = (cohort, column)
+        run = self.finished.pop(offset, None)
+        if run is None or run.cohort != cohort or run.column != column:
+            if run is not None:
+                self.finished[offset] = run
+            run = _Run(offset, cohort, column)
+        run.last = offset
+        self.finished[offset + 1] = run
 
     def fold(self, committed: int, keep: int) -> None:
         """Everything finished below ``committed`` becomes done; only ``keep`` cohorts stay."""
         done, in_flight, finished = self.done, self.in_flight, self.finished
-        for offset in [o for o in finished if o < committed]:
-            cohort, column = finished.pop(offset)
-            row = done.get(cohort)
+        for key in [key for key, run in finished.items() if run.first < committed]:
+            run = finished[key]
+            upto = min(run.last, committed - 1)
+            count = upto - run.first + 1
+            if upto == run.last:
+                del finished[key]
+            else:
+                run.first = committed  # the rest of the run is above the commit
+            row = done.get(run.cohort)
             if row is None:
-                row = done[cohort] = [0] * COLUMNS
-            row[column] += 1
-            if column != REPLAYED:
-                left = in_flight.get(cohort, 0) - 1
+                row = done[run.cohort] = [0] * COLUMNS
+            row[run.column] += count
+            if run.column != REPLAYED:
+                left = in_flight.get(run.cohort, 0) - count
                 if left > 0:
-                    in_flight[cohort] = left
+                    in_flight[run.cohort] = left
                 else:
-                    in_flight.pop(cohort, None)
+                    in_flight.pop(run.cohort, None)
         for old in sorted(done)[: max(0, len(done) - keep)]:
             del done[old]
 

@@ -143,3 +143,48 @@ def test_prometheus_sums_the_partitions_of_the_stage() -> None:
         registry.get_sample_value("pipeline_cohort_messages", {**labels, "outcome": "stored"}) == 5
     )
     assert registry.get_sample_value("pipeline_cohort_in_flight_messages", labels) == 1
+
+
+def test_a_commit_inside_a_run_of_finished_offsets_folds_only_what_it_covers() -> None:
+    part = PartitionCohorts()
+    for offset in range(10):
+        part.take(cohort=1)
+        part.finish(offset, 1, FORWARDED)
+    part.fold(committed=4, keep=10)
+    assert part.done == {1: row(forwarded=4)}
+    assert part.in_flight == {1: 6}
+    part.fold(committed=10, keep=10)
+    assert part.done == {1: row(forwarded=10)}
+    assert part.in_flight == {}
+
+
+def test_interleaved_cohorts_columns_and_finishing_order_are_each_counted_once() -> None:
+    part = PartitionCohorts()
+    columns = {o: (o // 7 % 3, FILTERED if o % 5 == 0 else FORWARDED) for o in range(200)}
+    for cohort, _ in columns.values():
+        part.take(cohort)
+    # finishes in order within blocks of 10, the blocks in a shuffled order
+    blocks = [list(range(b, b + 10)) for b in range(0, 200, 10)]
+    for block in blocks[1::2] + blocks[0::2]:
+        for offset in block:
+            part.finish(offset, *columns[offset])
+    part.fold(committed=95, keep=10)
+    expected: dict[int, list[int]] = {}
+    for offset, (cohort, column) in columns.items():
+        if offset < 95:
+            expected.setdefault(cohort, [0] * COLUMNS)[column] += 1
+    assert part.done == expected
+    assert sum(part.in_flight.values()) == 105
+    part.fold(committed=200, keep=10)
+    assert sum(sum(r) for r in part.done.values()) == 200
+    assert part.in_flight == {}
+
+
+def test_in_order_finishing_is_held_as_one_run_not_an_entry_per_message() -> None:
+    part = PartitionCohorts()
+    for offset in range(100_000):
+        part.take(cohort=3)
+        part.finish(offset, 3, FORWARDED)
+    assert len(part.finished) == 1
+    part.fold(committed=100_000, keep=10)
+    assert part.done == {3: row(forwarded=100_000)}

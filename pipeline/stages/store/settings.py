@@ -15,7 +15,7 @@ class StoreSettings(BaseModel):
     )
     batch_size: int = Field(default=500, ge=1, description="Events written in one transaction.")
     batch_max_wait_s: float = Field(
-        default=0.05, gt=0, description="Write a partial batch once its oldest event waited this."
+        default=0.01, gt=0, description="Write a partial batch once its oldest event waited this."
     )
     timeout_s: float = Field(
         default=10.0,
