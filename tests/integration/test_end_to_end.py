@@ -106,6 +106,11 @@ def test_every_event_is_stored_filtered_or_invalid_exactly_once(
             assert event is not None
             assert mapped_frames(event.record) == expected_frames(scenario), scenario["name"]
             assert set(event.record["stage_times_ms"]) == {"normalize", "symbolicate", "store"}
+        for event_id in plain:  # passed through symbolicate undecoded, its time in a header
+            event = store.get_event(PLAIN_PROJECT, event_id)
+            assert event is not None
+            times = event.record["stage_times_ms"]
+            assert times["normalize"] <= times["symbolicate"] <= times["store"]
         groups = store.list_groups(project_id=JS_PROJECT, limit=100)
         assert sum(g.times_seen for g in groups) == len(js)
         assert len(groups) == len(scenarios)

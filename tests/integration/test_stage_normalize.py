@@ -15,6 +15,7 @@ from pipeline.runtime.stage import ExecutionMode
 from pipeline.stages.normalize.settings import DropRule, NormalizeSettings
 from pipeline.stages.normalize.stage import normalize_stage
 from pipeline.stages.outcomes import wall_ms
+from pipeline.stages.passthrough import MINIFIED_FRAMES_HEADER
 from tests.support.pipeline import (
     FAST_RUNTIME,
     decode_all,
@@ -90,6 +91,7 @@ def test_raw_events_become_normalized_events_and_outcomes(
     for record, event in zip(out, events, strict=True):
         assert record.key == event["event_id"].encode()
         assert record.header(RECEIVED_AT_HEADER) == str(received).encode()
+        assert record.header(MINIFIED_FRAMES_HEADER) == b"0"  # a message has no frames
         assert event["received_at_ms"] == received
         assert event["message"] == good[event["event_id"]]
         assert event["stage_times_ms"]["normalize"] >= received

@@ -24,6 +24,7 @@ from pipeline.stages.outcomes import (
     received_at_headers,
     wall_ms,
 )
+from pipeline.stages.passthrough import minified_frames_header
 
 INPUT_TOPIC = "events.raw"
 OUTPUT_TOPIC = "events.normalized"
@@ -67,7 +68,10 @@ class Normalize:
                 self._output,
                 codec.encode(OUTPUT_SCHEMA, event, self._output),
                 key=event["event_id"].encode(),
-                headers=received_at_headers(event["received_at_ms"]),
+                headers=[
+                    *received_at_headers(event["received_at_ms"]),
+                    minified_frames_header(event),
+                ],
             )
             return Processed((record,))
         outcome = outcomes.produce(

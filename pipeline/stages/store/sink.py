@@ -20,7 +20,7 @@ by one and dead-letters that message alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -41,6 +41,8 @@ class StoreItem:
     value: bytes
     topic: str
     source: str
+    stage_times: Mapping[str, int] = field(default_factory=dict)
+    """Of stages that passed the event on undecoded (passthrough.py)."""
 
 
 Decode = Callable[[StoreItem], dict[str, Any]]

@@ -12,6 +12,7 @@ from pipeline.config import Settings
 from pipeline.runtime.messages import InputMessage, Processed, Write
 from pipeline.runtime.stage import StageSpec
 from pipeline.stages.outcomes import OUTCOMES_TOPIC, InvalidOutcomes, Outcomes, wall_ms
+from pipeline.stages.passthrough import stage_times_in
 from pipeline.stages.store.sink import EventSink, StoreItem
 
 STAGE = "store"
@@ -22,7 +23,8 @@ SCHEMA = "processed_event"
 def to_sink(msg: InputMessage) -> Processed:
     """Hands the encoded event to the sink, which decodes it on its own thread (sink.py)."""
     source = f"{msg.topic}/{msg.partition}/{msg.offset}"
-    return Processed((Write(StoreItem(msg.value or b"", msg.topic, source)),))
+    item = StoreItem(msg.value or b"", msg.topic, source, stage_times_in(msg.headers))
+    return Processed((Write(item),))
 
 
 class DecodeEvent:
@@ -34,7 +36,8 @@ class DecodeEvent:
 
     def __call__(self, item: StoreItem) -> dict[str, Any]:
         event = self._codec.decode(SCHEMA, item.value, item.topic)
-        event["stage_times_ms"] = {**event["stage_times_ms"], STAGE: self._clock()}
+        times = event["stage_times_ms"]
+        event["stage_times_ms"] = {**times, **item.stage_times, STAGE: self._clock()}
         return event
 
 

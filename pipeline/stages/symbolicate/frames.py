@@ -7,7 +7,6 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pipeline.adapters.artifacts.urls import join_url
-from pipeline.stages.js_runtime_paths import has_no_source_map
 from pipeline.stages.symbolicate.names import source_function_name
 from pipeline.stages.symbolicate.source_scopes import OriginalSources
 
@@ -24,19 +23,6 @@ class Token(Protocol):
     context_line: str | None
     pre_context: list[str]
     post_context: list[str]
-
-
-def wants_mapping(frame: dict[str, Any]) -> bool:
-    """A minified location not yet handled; a replayed event is never mapped twice."""
-    return (
-        isinstance(frame.get("abs_path"), str)
-        and bool(frame["abs_path"])
-        and not has_no_source_map(frame["abs_path"])
-        and isinstance(frame.get("lineno"), int)
-        and isinstance(frame.get("colno"), int)
-        and frame.get("symbolication") is None
-        and frame.get("minified") is None
-    )
 
 
 def debug_ids_by_file(event: dict[str, Any]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pipeline.runtime.messages import InputMessage, Processed, Produce
 from pipeline.runtime.stage import StageSpec
 from pipeline.stages.normalize.grouping import grouping_hash_of
 from pipeline.stages.outcomes import OUTCOMES_TOPIC, InvalidOutcomes, Outcomes, wall_ms
+from pipeline.stages.passthrough import nothing_to_map, stage_time_header
 from pipeline.stages.symbolicate.frames import STAGE
 from pipeline.stages.symbolicate.symbolicator import Symbolicator
 
@@ -24,7 +25,8 @@ SCHEMA = "processed_event"
 
 class Symbolicate:
     """processed_event → processed_event with frames mapped and the grouping hash recomputed
-    (grouping reads file and function names, which symbolication changes)."""
+    (grouping reads file and function names, which symbolication changes); an event normalize
+    marked as having no frame to map passes on undecoded (passthrough.py)."""
 
     def __init__(
         self,
@@ -39,6 +41,11 @@ class Symbolicate:
         self._clock = clock
 
     def __call__(self, msg: InputMessage) -> Processed:
+        if nothing_to_map(msg):
+            passed = Produce(
+                self._output, msg.value, msg.key, [stage_time_header(STAGE, self._clock())]
+            )
+            return Processed((passed,))
         event = self._codec.decode(SCHEMA, msg.value or b"", msg.topic)
         mapped = self._symbolicator.symbolicate(event)
         mapped["grouping_hash"] = grouping_hash_of(mapped)

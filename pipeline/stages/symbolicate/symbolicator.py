@@ -20,6 +20,7 @@ from symbolic.sourcemapcache import SourceMapCache, SourceMapCacheToken
 from pipeline.adapters.artifacts.store import ArtifactStore
 from pipeline.adapters.http.fetcher import Fetcher, FetchLimits, FetchPolicy, SafeFetcher
 from pipeline.adapters.http.origins import OriginAllowList
+from pipeline.stages.passthrough import has_minified_frames, wants_mapping
 from pipeline.stages.symbolicate.fetch_cache import FetchCache
 from pipeline.stages.symbolicate.frames import (
     debug_ids_by_file,
@@ -27,7 +28,6 @@ from pipeline.stages.symbolicate.frames import (
     mapped_frame,
     source_function,
     unmapped_frame,
-    wants_mapping,
 )
 from pipeline.stages.symbolicate.locate import (
     Failure,
@@ -137,9 +137,9 @@ class Symbolicator:
         """The event with its minified frames mapped; the input is not modified."""
         if event.get("platform") not in self._settings.platforms:
             return event
-        exceptions = event.get("exceptions") or []
-        if not any(wants_mapping(f) for e in exceptions for f in e.get("frames") or []):
+        if not has_minified_frames(event):
             return event
+        exceptions = event.get("exceptions") or []
         debug_ids = debug_ids_by_file(event)
         resolutions: dict[str, _Resolution] = {}
         errors = list(event.get("errors") or [])
