@@ -165,7 +165,9 @@ class StageRuntime:
         if spec.mode == "processes":
             workers = limits.processes or os.cpu_count() or 1
             return ProcessPool(fn, retry, self._completions, workers, batch=batch)
-        return ThreadPool(fn, retry, self._completions, limits.workers, batch=batch)
+        return ThreadPool(
+            fn, retry, self._completions, limits.workers, limits.runnable_threads, batch=batch
+        )
 
     # ----- public control -------------------------------------------------------------------
 

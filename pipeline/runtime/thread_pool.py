@@ -103,7 +103,7 @@ class ThreadPool:
         retry: RetryPolicy,
         completions: SimpleQueue[Any],
         max_workers: int,
-        runnable: int = 2,
+        runnable: int = 1,
         stuck_after_s: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
         process_cpu: Callable[[], float] = time.process_time,

@@ -132,7 +132,7 @@ def make_loop() -> Iterator[LoopFactory]:
     gates: list[Gate] = []
 
     def make(fn: SyncProcessFn, max_workers: int = 100) -> Loop:
-        """A pool with the defaults the runtime uses (2 runnable, stuck after 5 ms)."""
+        """A pool with the defaults the runtime uses (1 runnable, stuck after 5 ms)."""
         completions: SimpleQueue[Completion] = SimpleQueue()
         pool = ThreadPool(fn, FAST_RETRY, completions, max_workers)
         loop = Loop(pool, completions)
@@ -200,7 +200,7 @@ def test_cheap_work_stays_on_the_runnable_threads(make_loop: LoopFactory) -> Non
         loop.submit(messages(start, 250))
         loop.tick()
     loop.run_until(lambda: len(loop.outcomes) == 5000, "5000 completions")
-    assert loop.pool.threads == 2
+    assert loop.pool.threads == 1
     assert loop.pool.waiting == 0
 
 
@@ -218,7 +218,7 @@ def test_calls_waiting_for_the_gil_are_not_taken_for_stuck_ones(make_loop: LoopF
     loop = make_loop(burn_10ms)
     loop.submit(messages(0, 150))
     loop.run_until(lambda: len(loop.outcomes) == 150, "150 completions", deadline_s=10.0)
-    # The 2 runnable, plus a few taken for stuck while other processes had the CPU (the point
+    # The runnable one, plus a few taken for stuck while other processes had the CPU (the point
     # is not to grow by one thread per call, to max_workers, as waiting for the GIL used to).
     assert loop.pool.threads <= 10
 
