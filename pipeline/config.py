@@ -91,7 +91,8 @@ class RuntimeSettings(Section):
         description="Threads in threads mode that take new work while no call is stuck. One "
         "does not fight the consumer loop's thread and a second worker for the GIL: on a "
         "2-core machine normalize and symbolicate ran 20-40% faster on one than on two "
-        "(benchmarks.stages).",
+        "(benchmarks.stages). Set 2 for a plain function with frequent slow calls: with 1% of "
+        "calls slow, one ran at 0.51 of the none-slow rate, two at 0.79 (benchmarks.runtime d).",
     )
     processes: int | None = Field(
         default=None, ge=1, description="Worker processes in processes mode; default one per core."
