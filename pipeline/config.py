@@ -85,14 +85,14 @@ class RuntimeSettings(Section):
         "call costs one thread, never the stage. "
         "An async def process function needs none: its waits are coroutines.",
     )
-    runnable_threads: int = Field(
-        default=1,
+    runnable_threads: int | None = Field(
+        default=None,
         ge=1,
-        description="Threads in threads mode that take new work while no call is stuck. One "
-        "does not fight the consumer loop's thread and a second worker for the GIL: on a "
-        "2-core machine normalize and symbolicate ran 20-40% faster on one than on two "
-        "(benchmarks.stages). Set 2 for a plain function with frequent slow calls: with 1% of "
-        "calls slow, one ran at 0.51 of the none-slow rate, two at 0.79 (benchmarks.runtime d).",
+        description="Threads in threads mode that take new work while no call is stuck; unset, "
+        "the stage's own default: 1 for normalize, symbolicate and store, which compute (on "
+        "two cores one thread ran them 20-40% faster than two, benchmarks.stages), 2 for other "
+        "stages, whose plain functions may wait (with 1% of calls slow, two threads ran at 0.79 "
+        "of the none-slow rate, one at 0.51, benchmarks.runtime d).",
     )
     processes: int | None = Field(
         default=None, ge=1, description="Worker processes in processes mode; default one per core."

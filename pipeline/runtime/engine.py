@@ -165,9 +165,8 @@ class StageRuntime:
         if spec.mode == "processes":
             workers = limits.processes or os.cpu_count() or 1
             return ProcessPool(fn, retry, self._completions, workers, batch=batch)
-        return ThreadPool(
-            fn, retry, self._completions, limits.workers, limits.runnable_threads, batch=batch
-        )
+        runnable = runnable_threads(spec, limits)
+        return ThreadPool(fn, retry, self._completions, limits.workers, runnable, batch=batch)
 
     # ----- public control -------------------------------------------------------------------
 
@@ -959,3 +958,8 @@ class StageRuntime:
         self._publish_cohorts()
         for hook in self._tick_hooks:
             hook(self)
+
+
+def runnable_threads(spec: StageSpec, limits: RuntimeSettings) -> int:
+    """The setting when an operator gave one, else what the stage declares for its work."""
+    return limits.runnable_threads or spec.runnable_threads

@@ -100,6 +100,7 @@ def normalize_stage(settings: Settings) -> StageSpec:
         group_id=kafka.topic(f"pipeline-{STAGE}"),
         process=Normalize(kafka, settings.normalize, codec),
         mode=settings.normalize.mode,
+        runnable_threads=1,
         on_invalid=InvalidOutcomes(
             Outcomes(codec, kafka.topic(OUTCOMES_TOPIC), STAGE), INPUT_SCHEMA
         ),

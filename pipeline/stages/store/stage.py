@@ -57,6 +57,7 @@ def store_stage(settings: Settings) -> StageSpec:
         group_id=kafka.topic(f"pipeline-{STAGE}"),
         process=to_sink,
         mode="threads",
+        runnable_threads=1,
         on_invalid=InvalidOutcomes(outcomes, SCHEMA),
         sink=sink,
         sink_batch_size=store.batch_size,

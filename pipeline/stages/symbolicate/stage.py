@@ -69,6 +69,7 @@ def symbolicate_stage(settings: Settings) -> StageSpec:
         group_id=kafka.topic(f"pipeline-{STAGE}"),
         process=Symbolicate(codec, symbolicator, kafka.topic(OUTPUT_TOPIC)),
         mode="threads",
+        runnable_threads=1,
         on_invalid=InvalidOutcomes(Outcomes(codec, kafka.topic(OUTCOMES_TOPIC), STAGE), SCHEMA),
         on_close=symbolicator.close,
     )
