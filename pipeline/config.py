@@ -91,8 +91,8 @@ class RuntimeSettings(Section):
         description="Threads in threads mode that take new work while no call is stuck; unset, "
         "the stage's own default: 1 for normalize, symbolicate and store, which compute (on "
         "two cores one thread ran them 20-40% faster than two, benchmarks.stages), 2 for other "
-        "stages, whose plain functions may wait (with 1% of calls slow, two threads ran at 0.79 "
-        "of the none-slow rate, one at 0.51, benchmarks.runtime d).",
+        "stages, whose plain functions may wait (with 1% of calls slow, two threads ran at "
+        "0.48-0.79 of the none-slow rate, one at 0.44-0.55, benchmarks.runtime d).",
     )
     processes: int | None = Field(
         default=None, ge=1, description="Worker processes in processes mode; default one per core."

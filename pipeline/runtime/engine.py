@@ -183,6 +183,9 @@ class StageRuntime:
         return (idle < 30.0, f"last loop iteration {idle:.1f}s ago")
 
     def ready(self) -> tuple[bool, str]:
+        """Ready once consuming, assigned or not: under the consumer group protocol (KIP-848)
+        a member left without partitions (more replicas than partitions) is never called back
+        with its empty assignment, so waiting for one would keep spare replicas unready."""
         if self._stopping_since is not None:
             return False, "shutting down"
         if not self._started:

@@ -60,9 +60,10 @@ class StageSpec:
     runnable_threads: int = 2
     """Threads mode: threads that take new work while no call is stuck, unless
     ``runtime.runnable_threads`` is set. Two suit a plain function with occasional slow calls
-    (1% slow: 0.79 of the none-slow rate, one thread 0.51; benchmarks.runtime d); a stage that
-    only computes declares one, which does not fight the consumer loop and a second worker for
-    the GIL (normalize and symbolicate ran 20-40% faster on one, benchmarks.stages)."""
+    (benchmarks.runtime d, 1% slow: 0.79 of the none-slow rate against one thread's 0.51 in one
+    session, 0.48-0.55 against 0.44-0.55 in a noisier one); a stage that only computes declares
+    one, which does not fight the consumer loop and a second worker for the GIL (normalize and
+    symbolicate ran 20-40% faster on one, benchmarks.stages)."""
     dlq_topic: str | None = None
     on_invalid: InvalidFn | None = None
     sink: Sink | None = None
