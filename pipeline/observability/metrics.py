@@ -56,6 +56,13 @@ class StageMetrics:
             labels,
             registry=registry,
         )
+        self.transactions_aborted = Counter(
+            "pipeline_transactions_aborted",
+            "Exactly-once stages: transactions that could not commit, so every partition was "
+            "read again from its committed offset.",
+            labels,
+            registry=registry,
+        )
         self.dropped_on_revoke = Counter(
             "pipeline_revoked_unfinished_messages",
             "In-flight messages left for the next owner when a partition was revoked.",

@@ -20,7 +20,14 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from pipeline.cohorts.book import CohortBook, column_of, is_replayed
 from pipeline.cohorts.counts import DEAD_LETTERED, FORWARDED, REPLAYED
@@ -782,8 +789,48 @@ class StageRuntime:
         try:
             self._transactions.commit(offsets, self._consumer.consumer_group_metadata(), timeout_s)
         except TransactionFailed as exc:
-            raise StageHalted(f"the transaction was aborted: {exc}") from exc
+            if not exc.recoverable:
+                raise StageHalted(f"the transaction was aborted: {exc}") from exc
+            self._rewind(str(exc), timeout_s)
+            return
         self._note_committed(offsets)
+
+    def _rewind(self, reason: str, timeout_s: float) -> None:
+        """After an aborted transaction, read every partition again from its committed offset
+        and cohort counts, as a restarted stage would: none of what the transaction held is
+        visible, and work still running belongs to the old epoch, so its results are dropped."""
+        wanted = [TopicPartition(topic, partition) for topic, partition in self._parts]
+        try:
+            committed = self._consumer.committed(wanted, timeout=timeout_s) if wanted else []
+        except KafkaException as exc:
+            raise StageHalted(
+                f"the transaction was aborted ({reason}) and the committed offsets to read "
+                f"again from are unknown: {exc}"
+            ) from exc
+        for tp in committed:
+            key = (tp.topic, tp.partition)
+            state = self._parts.get(key)
+            if state is None:
+                continue
+            if tp.error is not None:
+                raise StageHalted(f"the committed offset of {tp.topic}[{tp.partition}]: {tp.error}")
+            self._epochs += 1
+            state.epoch = self._epochs
+            state.held.clear()
+            state.finished_outputs.clear()
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            state.tracker.reset(max(offset, 0))
+            if self._book is not None:
+                state.cohorts = self._book.open(tp.topic, tp.partition, tp.metadata or None)
+            self._set_pause(key, WINDOW_FULL, False)
+            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        self.metrics.transactions_aborted.labels(self.spec.name).inc()
+        log.warning(
+            "runtime.transaction_aborted",
+            stage=self.spec.name,
+            reason=reason,
+            read_again_from={f"{tp.topic}[{tp.partition}]": tp.offset for tp in committed},
+        )
 
     def _count_committed(self, offsets: list[TopicPartition]) -> list[TopicPartition]:
         """The offsets with each partition's cohort counts as commit metadata, after folding

@@ -8,8 +8,11 @@ committable offset has passed it, hands them over, then commits them together wi
 add a second copy of what it produced: either its first records were committed with its offset,
 or they were aborted, and read_committed consumers (librdkafka's default) never see them.
 
-A transaction that cannot commit is aborted and the stage stops (crash-only): restarted, it
-reads again from the committed offsets.
+A transaction that cannot commit is aborted. Nothing of it is visible, so the loop reads every
+partition again from its committed offsets (StageRuntime._rewind), as a restart would: a broker
+that restarts fences the group's members and fails the commit of whatever was open. Only when
+the producer is fatally broken (fenced by a newer instance) or the abort fails does the stage
+stop (crash-only): restarted, it reads again from the committed offsets.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from pipeline.runtime.messages import Produce
@@ -35,10 +38,16 @@ first. It must exceed a commit interval plus the time to commit one (kafka.clien
 can set transaction.timeout.ms)."""
 
 _instances = itertools.count()
+_PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
 
 
 class TransactionFailed(Exception):
     """The transaction was aborted or the producer fenced: nothing of it is visible."""
+
+    def __init__(self, reason: str, recoverable: bool) -> None:
+        super().__init__(reason)
+        self.recoverable = recoverable
+        """Aborted, and the producer may begin the next transaction."""
 
 
 def transactional_id(group_id: str, client_id: str) -> str:
@@ -93,20 +102,32 @@ class TransactionalOutput(Output):
                 )
             retrying(self._producer.commit_transaction, timeout_s)
         except KafkaException as exc:
-            self.abort(timeout_s)
-            raise TransactionFailed(_describe(exc)) from exc
+            error: KafkaError = exc.args[0]
+            aborted = self.abort(timeout_s)
+            raise TransactionFailed(_describe(exc), aborted and not error.fatal()) from exc
         self._open = False
 
-    def abort(self, timeout_s: float) -> None:
+    def abort(self, timeout_s: float) -> bool:
         """Best effort: a producer that cannot reach the coordinator leaves the transaction to
-        time out (TRANSACTION_TIMEOUT_MS) or to its restarted successor."""
+        time out (TRANSACTION_TIMEOUT_MS) or to its restarted successor. True if aborted."""
         if not self._open:
-            return
+            return True
         self._open = False
         try:
             self._producer.abort_transaction(timeout_s)
         except KafkaException as exc:
             log.warning("runtime.transaction_abort_failed", error=_describe(exc))
+            return False
+        return True
+
+    def _delivery_failed(self, error: KafkaError, msg: Message) -> None:
+        """A record that failed fails its transaction's commit, which is then aborted and its
+        input read again: sending the record again would put a copy in the next transaction.
+        Records purged by an abort report here too, one by one: those are expected."""
+        purged = error.code() in _PURGED
+        (log.debug if purged else log.warning)(
+            "runtime.transactional_delivery_failed", topic=msg.topic(), error=str(error)
+        )
 
 
 def _retriable(exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ import sqlite3
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -73,17 +74,36 @@ def stored(dsn: str) -> list[str]:
         store.close()
 
 
-def test_a_store_killed_between_commits_owes_every_event_exactly_one_outcome(
-    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
-) -> None:
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
-    codec = make_codec(kafka)
+def store_input(bootstrap: str, prefix: str) -> tuple[KafkaSettings, str, list[dict[str, Any]]]:
+    """EVENTS symbolicated events on the store's input topic."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
     topic = kafka.topic("events.symbolicated")
     received = wall_ms()
     events = [
         processed_event(PROJECT, {"message": f"job {n % 7}"}, received) for n in range(EVENTS)
     ]
-    produce(kafka_bootstrap, [as_record(codec, topic, e) for e in events])
+    produce(bootstrap, [as_record(make_codec(kafka), topic, e) for e in events])
+    return kafka, topic, events
+
+
+def assert_stored_once_with_one_outcome(
+    bootstrap: str, kafka: KafkaSettings, dsn: str, events: list[dict[str, Any]]
+) -> None:
+    ids = stored(dsn)
+    assert Counter(ids) == Counter(e["event_id"] for e in events), "lost or stored twice"
+    records = read_to_end(bootstrap, kafka.topic("outcomes"))
+    outcomes = decode_all(make_codec(kafka), "outcome", records)
+    accepted = Counter(o["event_id"] for o in outcomes if o["outcome"] == "accepted")
+    assert {o["outcome"] for o in outcomes} == {"accepted"}
+    twice = [event_id for event_id, count in accepted.items() if count > 1]
+    assert not twice, f"{len(twice)} events accepted more than once (e.g. {twice[:3]})"
+    assert set(accepted) == set(ids), f"{len(set(ids) - set(accepted))} events without outcome"
+
+
+def test_a_store_killed_between_commits_owes_every_event_exactly_one_outcome(
+    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
+) -> None:
+    kafka, topic, events = store_input(kafka_bootstrap, prefix)
     database = tmp_path / "events.db"
     dsn = f"sqlite:///{database}"
     env = store_env(kafka_bootstrap, prefix, dsn)
@@ -108,11 +128,4 @@ def test_a_store_killed_between_commits_owes_every_event_exactly_one_outcome(
         second.send(signal.SIGTERM)
         assert second.wait() == 0
 
-    ids = stored(dsn)
-    assert Counter(ids) == Counter(e["event_id"] for e in events), "lost or stored twice"
-    outcomes = decode_all(codec, "outcome", read_to_end(kafka_bootstrap, kafka.topic("outcomes")))
-    accepted = Counter(o["event_id"] for o in outcomes if o["outcome"] == "accepted")
-    assert {o["outcome"] for o in outcomes} == {"accepted"}
-    twice = [event_id for event_id, count in accepted.items() if count > 1]
-    assert not twice, f"{len(twice)} events accepted more than once (e.g. {twice[:3]})"
-    assert set(accepted) == set(ids), f"{len(set(ids) - set(accepted))} events without outcome"
+    assert_stored_once_with_one_outcome(kafka_bootstrap, kafka, dsn, events)

@@ -42,6 +42,10 @@ class SessionBroker:
     def stop(self) -> None:
         self._restartable().stop()
 
+    def kill(self) -> None:
+        """SIGKILL: no controlled shutdown, as a crashed machine; ``start`` brings it back."""
+        self._restartable().kill()
+
     def start(self) -> None:
         self._restartable().start()
 
