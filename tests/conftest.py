@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import structlog
 
 from tests.support.ci import in_ci
 
@@ -12,6 +15,15 @@ pytest_plugins = [
     "tests.support.browser",
     "tests.support.redis",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored() -> Iterator[None]:
+    """A test that configures logging as the CLI does (level warning) must not hide the info
+    events a later test captures: ``capture_logs`` swaps the processors, not the level filter."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

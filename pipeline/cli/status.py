@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -44,7 +45,7 @@ def status(
         cohorts=lambda: read_snapshot(settings, timeout_s=timeout).to_json(),
         title=f"pipeline · Kafka {bootstrap}",
     )
-    with serving(sources, host, port, interval) as url:
+    with closing(progress), serving(sources, host, port, interval) as url:
         Console().print(f"Status page at [bold]{url}[/] (Ctrl-C stops)")
         with stop_on_signals(threading.Event()) as stop:
             stop.wait()

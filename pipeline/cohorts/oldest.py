@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 
-from pipeline.runtime.downstream import group_offsets
+from pipeline.adapters.kafka.group_offsets import GroupOffsetsReader
 from pipeline.runtime.messages import Headers, received_at
 
 
@@ -25,7 +24,7 @@ def oldest_unprocessed_age_s(
     timeout_s: float = 5.0,
 ) -> dict[str, float | None]:
     """Per stage (``stage -> (group, input topic)``): seconds, or None when nothing waits."""
-    admin = AdminClient(consumer_config)
+    reader = GroupOffsetsReader(consumer_config)
     consumer = Consumer(
         {
             **consumer_config,
@@ -35,18 +34,24 @@ def oldest_unprocessed_age_s(
     )
     try:
         return {
-            stage: _oldest(admin, consumer, group, topic, now_ms, timeout_s)
+            stage: _oldest(reader, consumer, group, topic, now_ms, timeout_s)
             for stage, (group, topic) in groups.items()
         }
     finally:
         consumer.close()
+        reader.close()
 
 
 def _oldest(
-    admin: AdminClient, consumer: Consumer, group: str, topic: str, now_ms: int, timeout_s: float
+    reader: GroupOffsetsReader,
+    consumer: Consumer,
+    group: str,
+    topic: str,
+    now_ms: int,
+    timeout_s: float,
 ) -> float | None:
     try:
-        offsets = group_offsets(admin, group, topic, timeout_s)
+        offsets = reader.read(group, topic, timeout_s)
     except (KafkaException, KeyError):
         return None
     waiting = [

@@ -224,13 +224,7 @@ class StageRuntime:
         state = self._parts.get(key)
         if state is None:
             raise KeyError(f"{topic}[{partition}] is not assigned")
-        self._epochs += 1
-        state.epoch = self._epochs
-        state.tracker.reset(offset)
-        state.held.clear()
-        state.finished_outputs.clear()  # the drain produces them again from the ledger range
-        self._set_pause(key, WINDOW_FULL, False)
-        self._consumer.seek(TopicPartition(topic, partition, offset))
+        self._reposition(key, state, offset)  # the drain produces its outputs again
         self._commit([TopicPartition(topic, partition, offset)], False, flush_timeout=None)
         if state.cohorts is not None:
             state.cohorts.abandon()
@@ -814,16 +808,9 @@ class StageRuntime:
                 continue
             if tp.error is not None:
                 raise StageHalted(f"the committed offset of {tp.topic}[{tp.partition}]: {tp.error}")
-            self._epochs += 1
-            state.epoch = self._epochs
-            state.held.clear()
-            state.finished_outputs.clear()
-            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-            state.tracker.reset(max(offset, 0))
+            self._reposition(key, state, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
             if self._book is not None:
                 state.cohorts = self._book.open(tp.topic, tp.partition, tp.metadata or None)
-            self._set_pause(key, WINDOW_FULL, False)
-            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
         self.metrics.transactions_aborted.labels(self.spec.name).inc()
         log.warning(
             "runtime.transaction_aborted",
@@ -831,6 +818,17 @@ class StageRuntime:
             reason=reason,
             read_again_from={f"{tp.topic}[{tp.partition}]": tp.offset for tp in committed},
         )
+
+    def _reposition(self, key: TopicPartitionKey, state: PartitionState, offset: int) -> None:
+        """Read the partition again from ``offset`` in a new epoch: completions, held outputs
+        and sink reports of the old one are dropped when they arrive."""
+        self._epochs += 1
+        state.epoch = self._epochs
+        state.tracker.reset(max(offset, 0))
+        state.held.clear()
+        state.finished_outputs.clear()
+        self._set_pause(key, WINDOW_FULL, False)
+        self._consumer.seek(TopicPartition(key[0], key[1], offset))
 
     def _count_committed(self, offsets: list[TopicPartition]) -> list[TopicPartition]:
         """The offsets with each partition's cohort counts as commit metadata, after folding

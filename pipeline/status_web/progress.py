@@ -11,11 +11,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
+from pipeline.adapters.kafka.group_offsets import GroupOffsetsReader
 from pipeline.config import KafkaSettings
 from pipeline.dev.status import StageRow
-from pipeline.runtime.downstream import group_offsets
 from pipeline.stages.normalize.stage import INPUT_TOPIC as NORMALIZE_INPUT
 from pipeline.stages.store.stage import INPUT_TOPIC as STORE_INPUT
 from pipeline.stages.symbolicate.stage import INPUT_TOPIC as SYMBOLICATE_INPUT
@@ -37,7 +35,7 @@ class GroupProgress:
         timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._admin = AdminClient(dict(admin_config))
+        self._reader = GroupOffsetsReader(admin_config)
         self._kafka = kafka
         self._timeout_s = timeout_s
         self._clock = clock
@@ -46,9 +44,12 @@ class GroupProgress:
     def stage_rows(self) -> list[StageRow]:
         return [self._row(name, topic) for name, topic in STAGE_INPUTS.items()]
 
+    def close(self) -> None:
+        self._reader.close()
+
     def _row(self, name: str, input_topic: str) -> StageRow:
         group = self._kafka.topic(f"pipeline-{name}")
-        offsets = group_offsets(self._admin, group, self._kafka.topic(input_topic), self._timeout_s)
+        offsets = self._reader.read(group, self._kafka.topic(input_topic), self._timeout_s)
         now = self._clock()
         previous = self._previous.get(name)
         self._previous[name] = (now, offsets.done)

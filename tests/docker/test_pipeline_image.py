@@ -88,7 +88,6 @@ def generated_raw_events(kafka: KafkaSettings) -> list[Produce]:
 def test_normalize_from_the_image_turns_raw_events_into_normalized_ones(
     normalize_container: tuple[Container, int],
     kafka_bootstrap: str,
-    admin: AdminClient,
     prefix: str,
     tmp_path: Path,
 ) -> None:
@@ -100,7 +99,7 @@ def test_normalize_from_the_image_turns_raw_events_into_normalized_ones(
     assert len(sent_ids) == EVENTS
 
     produce(kafka_bootstrap, raw)
-    wait_until_done(admin, kafka_bootstrap, normalize_stage(settings), timeout_s=90)
+    wait_until_done(kafka_bootstrap, normalize_stage(settings), timeout_s=90)
 
     normalized = decode_all(
         make_codec(kafka),

@@ -212,7 +212,7 @@ def test_live_slicer_records_the_backlog_commits_its_end_and_serves_fresh_events
             reader.wait_for_ids(s.id for s in fresh)
             ranges = read_ledger(settings)
             processed = reader.ids()
-            live_committed = committed_offsets(admin, group, topics.input, 2)
+            live_committed = committed_offsets(kafka_bootstrap, group, topics.input, 2)
 
     assert [r.partition for r in ranges] == [0, 1]
     for rng in ranges:

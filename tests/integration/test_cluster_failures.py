@@ -141,14 +141,13 @@ def run_through_failure(
     specs = [
         (resolve_stage(name, settings), settings) for name in ("normalize", "symbolicate", "store")
     ]
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     with running(*specs) as stages:
         sender.start()
         wait_for(lambda: sender.sent >= EVENTS // 3, "a third of the events sent", TIMEOUT_S)
         failure(sender)
         sender.join()
         for spec, _ in specs:
-            wait_until_done(admin, cluster.bootstrap, spec, timeout_s=90)
+            wait_until_done(cluster.bootstrap, spec, timeout_s=90)
         assert all(stage.alive for stage in stages), "a stage stopped during the failure"
 
     store = open_store(settings.store.dsn)

@@ -8,7 +8,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from pipeline.adapters.artifacts.store import ArtifactStore
 from pipeline.adapters.db import open_store
@@ -42,7 +41,7 @@ BLOCKED_SDK = "blocked.python"
 
 
 def test_every_event_is_stored_filtered_or_invalid_exactly_once(
-    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
 ) -> None:
     normalize = NormalizeSettings(drop_rules=(DropRule(name="blocked_sdk", sdk_name=BLOCKED_SDK),))
     settings = pipeline_settings(kafka_bootstrap, prefix, tmp_path, normalize=normalize)
@@ -95,7 +94,7 @@ def test_every_event_is_stored_filtered_or_invalid_exactly_once(
     ]
     with running(*specs):
         for spec, _ in specs:  # in pipeline order: each input is complete once the last is done
-            wait_until_done(admin, kafka_bootstrap, spec, timeout_s=40)
+            wait_until_done(kafka_bootstrap, spec, timeout_s=40)
 
     store = open_store(settings.store.dsn)
     try:

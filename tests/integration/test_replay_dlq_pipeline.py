@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from pipeline.adapters.artifacts.store import ArtifactStore
 from pipeline.adapters.db import open_store
@@ -83,7 +82,7 @@ def header(record: InputMessage, name: str) -> str:
 
 
 def test_dead_letters_replayed_after_the_fix_are_stored_exactly_once(
-    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
 ) -> None:
     settings = pipeline_settings(kafka_bootstrap, prefix, tmp_path)
     kafka = settings.kafka
@@ -111,7 +110,7 @@ def test_dead_letters_replayed_after_the_fix_are_stored_exactly_once(
         normalize = resolve_stage("normalize", outdated)
         with running((normalize, outdated)) as (broken,):
             for spec, _ in [(normalize, outdated), *downstream]:
-                wait_until_done(admin, kafka_bootstrap, spec)
+                wait_until_done(kafka_bootstrap, spec)
             assert broken.metric("pipeline_dlq_messages_total") == NEW_EDGE_EVENTS
         dead = read_to_end(kafka_bootstrap, dlq_topic)
         assert stored_ids(settings) == old_ids
@@ -120,7 +119,7 @@ def test_dead_letters_replayed_after_the_fix_are_stored_exactly_once(
         with running((fixed, settings)) as (repaired,):
             summary = replay_dlq({"bootstrap.servers": kafka_bootstrap}, dlq_topic)
             for spec, _ in [(fixed, settings), *downstream]:
-                wait_until_done(admin, kafka_bootstrap, spec)
+                wait_until_done(kafka_bootstrap, spec)
             assert repaired.metric("pipeline_dlq_messages_total") == 0
 
     assert_dead_letters(dead, sent, raw_topic)

@@ -38,7 +38,7 @@ def topics(admin: AdminClient) -> Iterator[ScriptedTopics]:
 
 
 def test_a_batch_stage_runs_every_message_once_and_dead_letters_only_the_poison(
-    kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics
+    kafka_bootstrap: str, topics: ScriptedTopics
 ) -> None:
     group = f"rt-{uuid.uuid4().hex}"
     settings = stage_settings(kafka_bootstrap, topics, commit_interval_s=0.05)
@@ -49,7 +49,7 @@ def test_a_batch_stage_runs_every_message_once_and_dead_letters_only_the_poison(
     sent = [*before, poison, *after]
     batch = BatchScripted(settings.kafka.topic(OUTPUT))
     spec = StageSpec(name="scripted", input_topic=topics.input, group_id=group, process_batch=batch)
-    sampler = CommitSampler(admin, group, topics, PARTITIONS)
+    sampler = CommitSampler(kafka_bootstrap, group, topics, PARTITIONS)
     try:
         with (
             TopicReader(kafka_bootstrap, topics.output) as output,
@@ -57,7 +57,7 @@ def test_a_batch_stage_runs_every_message_once_and_dead_letters_only_the_poison(
             StageThread(spec, settings),
         ):
             wait_for(
-                lambda: all_committed(admin, group, topics.input, PARTITIONS),
+                lambda: all_committed(kafka_bootstrap, group, topics.input),
                 "every input offset to be committed",
             )
             output.wait_for_ids(s.id for s in [*before, *after])

@@ -34,7 +34,7 @@ def topics(admin: AdminClient) -> Iterator[ScriptedTopics]:
 
 
 def test_a_slow_partition_is_paused_while_the_others_flow(
-    kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics
+    kafka_bootstrap: str, topics: ScriptedTopics
 ) -> None:
     group = f"rt-{uuid.uuid4().hex}"
     settings = stage_settings(
@@ -54,7 +54,7 @@ def test_a_slow_partition_is_paused_while_the_others_flow(
         output.wait_for_ids(s.id for s in slow)
         assert stage.metric("pipeline_pauses_total", reason="window_full") >= 1
         wait_for(
-            lambda: all_committed(admin, group, topics.input, 3),
+            lambda: all_committed(kafka_bootstrap, group, topics.input),
             "every input offset to be committed",
         )
         assert "window_full" not in stage.paused_reasons(0)
@@ -87,7 +87,7 @@ def test_a_partition_never_holds_more_than_its_window(
 
 
 def test_a_poison_message_goes_to_the_dlq_and_its_partition_continues(
-    kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics
+    kafka_bootstrap: str, topics: ScriptedTopics
 ) -> None:
     group = f"rt-{uuid.uuid4().hex}"
     settings = stage_settings(kafka_bootstrap, topics)
@@ -103,7 +103,7 @@ def test_a_poison_message_goes_to_the_dlq_and_its_partition_continues(
         output.wait_for_ids(s.id for s in [*before, *after, *others])
         [dead] = wait_for(dlq.records, "the poison message in the DLQ")
         wait_for(
-            lambda: all_committed(admin, group, topics.input, 3),
+            lambda: all_committed(kafka_bootstrap, group, topics.input),
             "partition 0 to be committed past the poison message",
         )
         assert stage.metric("pipeline_dlq_messages_total") == 1

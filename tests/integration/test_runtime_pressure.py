@@ -48,7 +48,7 @@ def test_a_failing_sink_pauses_intake_until_it_recovers_and_loses_nothing(
     everything = list(range(PARTITIONS))
 
     def committed() -> list[int]:
-        return committed_offsets(admin, group, topics.input, PARTITIONS)
+        return committed_offsets(kafka_bootstrap, group, topics.input, PARTITIONS)
 
     with StageThread(scripted_spec(settings, group, sink=sink), settings) as stage:
         first = produce(kafka_bootstrap, topics.input, numbered("plain", "first", 30, everything))
@@ -119,7 +119,7 @@ def test_downstream_lag_pauses_intake_until_the_downstream_group_catches_up(
 
 
 def test_a_full_producer_queue_pauses_intake_and_loses_nothing(
-    kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics
+    kafka_bootstrap: str, topics: ScriptedTopics
 ) -> None:
     """With room for 5 records in librdkafka's queue nearly every batch finds it full: records
     wait in order, intake pauses until deliveries make room, and each message comes out once."""
@@ -136,7 +136,7 @@ def test_a_full_producer_queue_pauses_intake_and_loses_nothing(
     ):
         output.wait_for_ids(s.id for s in sent)
         wait_for(
-            lambda: all_committed(admin, group, topics.input, PARTITIONS),
+            lambda: all_committed(kafka_bootstrap, group, topics.input),
             "every offset to be committed",
         )
         assert stage.metric("pipeline_pauses_total", reason="producer_queue") >= 1

@@ -56,7 +56,6 @@ def group() -> str:
 )
 def test_every_mode_and_group_protocol_gives_the_same_results(
     kafka_bootstrap: str,
-    admin: AdminClient,
     topics: ScriptedTopics,
     group: str,
     tmp_path: Path,
@@ -89,7 +88,7 @@ def test_every_mode_and_group_protocol_gives_the_same_results(
         output.wait_for_ids(s.id for s in good)
         dlq.wait_for_ids(s.id for s in poison)
         wait_for(
-            lambda: all_committed(admin, group, topics.input, PARTITIONS),
+            lambda: all_committed(kafka_bootstrap, group, topics.input),
             "every offset to be committed",
         )
         failed = stage.metric("pipeline_failed_messages_total")
@@ -103,7 +102,7 @@ def test_every_mode_and_group_protocol_gives_the_same_results(
 
 
 def test_kill_9_mid_stream_then_restart_loses_nothing(
-    kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics, group: str, tmp_path: Path
+    kafka_bootstrap: str, topics: ScriptedTopics, group: str, tmp_path: Path
 ) -> None:
     sent = produce(kafka_bootstrap, topics.input, numbered("sleep:0.05", "k", 300, EVERY_PARTITION))
     env = stage_env(kafka_bootstrap, topics, group, workers=4)
@@ -112,7 +111,10 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(
             wait_for(
                 lambda: (
                     len(output.records()) >= 60
-                    and sum(max(0, c) for c in committed_offsets(admin, group, topics.input, 3))
+                    and sum(
+                        max(0, c)
+                        for c in committed_offsets(kafka_bootstrap, group, topics.input, 3)
+                    )
                 ),
                 "output and commits before the kill",
             )
@@ -122,7 +124,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(
         with StageProcess(env, tmp_path / "restarted.log") as second:
             output.wait_for_ids({s.id for s in sent}, timeout_s=45)
             wait_for(
-                lambda: all_committed(admin, group, topics.input, PARTITIONS),
+                lambda: all_committed(kafka_bootstrap, group, topics.input),
                 "every offset to be committed",
             )
             second.send(signal.SIGTERM)
@@ -149,14 +151,14 @@ def test_sigterm_finishes_in_flight_work_commits_and_exits_0(
         [stopping] = [e for e in stage.events() if e["event"] == "runtime.stopping"]
         assert stopping["in_flight"] == len(sent)
         output.wait_for_ids(s.id for s in sent)
-    assert committed_offsets(admin, group, topics.input, PARTITIONS) == end_offsets(
+    assert committed_offsets(kafka_bootstrap, group, topics.input, PARTITIONS) == end_offsets(
         admin, topics.input, PARTITIONS
     )
     assert sorted(r.id for r in output.records()) == sorted(s.id for s in sent)
 
 
 def test_a_second_signal_exits_at_once(
-    kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics, group: str, tmp_path: Path
+    kafka_bootstrap: str, topics: ScriptedTopics, group: str, tmp_path: Path
 ) -> None:
     env = stage_env(kafka_bootstrap, topics, group, workers=8)
     with StageProcess(env, tmp_path / "stage.log") as stage:
@@ -170,7 +172,7 @@ def test_a_second_signal_exits_at_once(
         wait_for(lambda: stage.has_event("runtime.stopping"), "the graceful stop to begin")
         stage.send(signal.SIGTERM)
         assert stage.wait(timeout_s=5) == 128 + signal.SIGTERM
-    assert committed_offsets(admin, group, topics.input, PARTITIONS)[0] <= sent[0].offset
+    assert committed_offsets(kafka_bootstrap, group, topics.input, PARTITIONS)[0] <= sent[0].offset
 
 
 def test_the_http_port_answers_health_readiness_and_metrics(

@@ -39,7 +39,7 @@ def topics(admin: AdminClient) -> Iterator[ScriptedTopics]:
 
 
 def test_growing_and_shrinking_group_loses_nothing_and_never_commits_past_unfinished_work(
-    kafka_bootstrap: str, admin: AdminClient, topics: ScriptedTopics
+    kafka_bootstrap: str, topics: ScriptedTopics
 ) -> None:
     group = f"rt-{uuid.uuid4().hex}"
     # No revoke grace: a revoked partition's in-flight work is dropped and re-read by its next
@@ -51,7 +51,7 @@ def test_growing_and_shrinking_group_loses_nothing_and_never_commits_past_unfini
     with TopicReader(kafka_bootstrap, topics.output) as output:
         first, second = _member(settings, group), _member(settings, group)
         _wait_owned([first, second], "two members to share every partition")
-        sampler = CommitSampler(admin, group, topics, PARTITIONS)
+        sampler = CommitSampler(kafka_bootstrap, group, topics, PARTITIONS)
         producer = SteadyProducer(kafka_bootstrap, topics.input, messages, rate_per_s=60)
         try:
             wait_for(lambda: len(output.records()) >= 60, "output before the group grows")
@@ -66,7 +66,7 @@ def test_growing_and_shrinking_group_loses_nothing_and_never_commits_past_unfini
             sent = producer.join()
             output.wait_for_ids(s.id for s in sent)
             wait_for(
-                lambda: all_committed(admin, group, topics.input, PARTITIONS),
+                lambda: all_committed(kafka_bootstrap, group, topics.input),
                 "every input offset to be committed",
             )
             samples = sampler.stop()

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from pipeline.adapters.kafka.codec import make_codec
 from pipeline.runtime.messages import RECEIVED_AT_HEADER, Produce
@@ -37,7 +36,6 @@ UNDECODABLE = b"definitely not avro"
 @pytest.mark.parametrize("mode", ["threads", "processes"])
 def test_raw_events_become_normalized_events_and_outcomes(
     kafka_bootstrap: str,
-    admin: AdminClient,
     prefix: str,
     tmp_path: Path,
     mode: ExecutionMode,
@@ -83,7 +81,7 @@ def test_raw_events_become_normalized_events_and_outcomes(
     spec = normalize_stage(settings)
     assert spec.mode == mode
     with running((spec, settings)):
-        wait_until_done(admin, kafka_bootstrap, spec)
+        wait_until_done(kafka_bootstrap, spec)
 
     out = read_to_end(kafka_bootstrap, kafka.topic("events.normalized"))
     events = decode_all(codec, "processed_event", out)

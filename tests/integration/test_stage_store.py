@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from pipeline.adapters.db import open_store
 from pipeline.adapters.kafka.codec import Codec, make_codec
@@ -73,7 +72,7 @@ def all_outcomes(codec: Codec, settings: Settings, bootstrap: str) -> list[dict[
 
 
 def test_events_are_stored_once_and_accepted_once(
-    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
 ) -> None:
     settings = pipeline_settings(kafka_bootstrap, prefix, tmp_path)
     codec = make_codec(settings.kafka)
@@ -93,7 +92,7 @@ def test_events_are_stored_once_and_accepted_once(
 
     spec = store_stage(settings)
     with running((spec, settings)):
-        wait_until_done(admin, kafka_bootstrap, spec)
+        wait_until_done(kafka_bootstrap, spec)
 
     dsn = settings.store.dsn
     ids = {e["event_id"] for e in batch}
@@ -126,7 +125,6 @@ def test_events_are_stored_once_and_accepted_once(
 @pytest.mark.postgres
 def test_a_database_outage_pauses_consumption_and_loses_nothing(
     kafka_bootstrap: str,
-    admin: AdminClient,
     prefix: str,
     tmp_path: Path,
     postgres_server: PostgresServer,
@@ -144,7 +142,7 @@ def test_a_database_outage_pauses_consumption_and_loses_nothing(
 
     with running((spec, settings)) as (stage,):
         produce(kafka_bootstrap, records(codec, settings, before))
-        wait_until_done(admin, kafka_bootstrap, spec)
+        wait_until_done(kafka_bootstrap, spec)
         assert len(stored_ids(postgres_database)) == len(before)
 
         postgres_server.stop()
@@ -156,7 +154,7 @@ def test_a_database_outage_pauses_consumption_and_loses_nothing(
         wait_for(lambda: paused_partitions(stage) == 4, "all four partitions to be paused")
         consumed = stage.metric_sum("pipeline_consumed_messages_total")
         produce(kafka_bootstrap, records(codec, settings, after))  # arrives while paused
-        assert not caught_up(admin, kafka_bootstrap, spec.group_id, spec.input_topic)
+        assert not caught_up(kafka_bootstrap, spec.group_id, spec.input_topic)
         # Absence needs a bounded look: the consumed counter is published once a second.
         with pytest.raises(AssertionError):
             wait_for(
@@ -166,7 +164,7 @@ def test_a_database_outage_pauses_consumption_and_loses_nothing(
             )
 
         postgres_server.start()
-        wait_until_done(admin, kafka_bootstrap, spec)
+        wait_until_done(kafka_bootstrap, spec)
         wait_for(lambda: paused_partitions(stage) == 0, "the partitions to resume")
         assert stage.metric("pipeline_sink_unavailable") == 0
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from pipeline.adapters.artifacts.store import ArtifactStore
 from pipeline.adapters.kafka.codec import make_codec
@@ -54,7 +53,7 @@ def demo_settings(bootstrap: str, prefix: str, tmp_path: Path) -> Settings:
 
 
 def test_demo_frames_map_to_their_original_source(
-    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
 ) -> None:
     settings = demo_settings(kafka_bootstrap, prefix, tmp_path)
     kafka = settings.kafka
@@ -76,7 +75,7 @@ def test_demo_frames_map_to_their_original_source(
 
     spec = symbolicate_stage(settings)
     with running((spec, settings)):
-        wait_until_done(admin, kafka_bootstrap, spec)
+        wait_until_done(kafka_bootstrap, spec)
 
     out = read_to_end(kafka_bootstrap, kafka.topic("events.symbolicated"))
     events = {e["event_id"]: e for e in decode_all(codec, "processed_event", out)}
@@ -108,7 +107,7 @@ def test_demo_frames_map_to_their_original_source(
 
 
 def test_an_event_marked_without_minified_frames_passes_on_undecoded(
-    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
 ) -> None:
     """Normalize's mark is trusted: "0" skips decoding (even of a JavaScript event, which is
     then left as it is), "1" or no mark symbolicates."""
@@ -132,7 +131,7 @@ def test_an_event_marked_without_minified_frames_passes_on_undecoded(
     spec = symbolicate_stage(settings)
     started = wall_ms()
     with running((spec, settings)):
-        wait_until_done(admin, kafka_bootstrap, spec)
+        wait_until_done(kafka_bootstrap, spec)
 
     out = {r.key: r for r in read_to_end(kafka_bootstrap, kafka.topic("events.symbolicated"))}
     assert len(out) == 3

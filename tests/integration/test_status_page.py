@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka.admin import AdminClient
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -119,7 +118,7 @@ def lag_column(driver: WebDriver) -> dict[str, int | None]:
 
 
 def test_page_shows_the_stages_and_a_cohort_stuck_at_the_stopped_store(
-    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path, browser: WebDriver
+    kafka_bootstrap: str, prefix: str, tmp_path: Path, browser: WebDriver
 ) -> None:
     cohorts = {"width_s": WIDTH_S, "stuck_after_s": STUCK_AFTER_S, "publish_interval_s": 0.5}
     settings = pipeline_settings(kafka_bootstrap, prefix, tmp_path, cohorts=cohorts)
@@ -153,13 +152,13 @@ def test_page_shows_the_stages_and_a_cohort_stuck_at_the_stopped_store(
         try:
             passed = send(STORED, wall_ms() - 20_000)
             for spec in specs:  # in pipeline order: each input is complete once the one before is
-                wait_until_done(admin, kafka_bootstrap, spec)
+                wait_until_done(kafka_bootstrap, spec)
         finally:
             assert store.stop() == 0
         # The store is stopped on purpose: this cohort gets through symbolicate, then waits.
         delayed = send(WAITING, wall_ms())
         for spec in (normalize, symbolicate):
-            wait_until_done(admin, kafka_bootstrap, spec)
+            wait_until_done(kafka_bootstrap, spec)
         with status_server(kafka_bootstrap, prefix, cohorts) as url:
             browser.get(url)
             wait_in_page(

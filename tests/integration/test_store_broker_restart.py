@@ -9,7 +9,6 @@ import signal
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from tests.integration.test_store_exactly_once import (
     EVENTS,
@@ -29,7 +28,7 @@ RESTART_AFTER = 2_000
 
 @pytest.mark.parametrize("crash", [False, True], ids=["restart", "crash"])
 def test_the_store_rides_out_a_broker_restart_and_owes_every_event_one_outcome(
-    kafka_broker: SessionBroker, admin: AdminClient, prefix: str, tmp_path: Path, crash: bool
+    kafka_broker: SessionBroker, prefix: str, tmp_path: Path, crash: bool
 ) -> None:
     bootstrap = kafka_broker.bootstrap
     kafka, topic, events = store_input(bootstrap, prefix)
@@ -48,7 +47,7 @@ def test_the_store_rides_out_a_broker_restart_and_owes_every_event_one_outcome(
 
         def committed_all() -> bool:
             assert store.proc.poll() is None, f"the store stopped:\n{store.log_tail()}"
-            return caught_up(admin, bootstrap, group, topic)
+            return caught_up(bootstrap, group, topic)
 
         # Committed by this process, not by a successor: it rode the restart out.
         wait_for(committed_all, "every input offset committed", 120)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from pipeline.adapters.db import open_store
 from pipeline.adapters.kafka.codec import make_codec
@@ -101,7 +100,7 @@ def assert_stored_once_with_one_outcome(
 
 
 def test_a_store_killed_between_commits_owes_every_event_exactly_one_outcome(
-    kafka_bootstrap: str, admin: AdminClient, prefix: str, tmp_path: Path
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
 ) -> None:
     kafka, topic, events = store_input(kafka_bootstrap, prefix)
     database = tmp_path / "events.db"
@@ -117,7 +116,9 @@ def test_a_store_killed_between_commits_owes_every_event_exactly_one_outcome(
     assert before_restart < EVENTS, "the store finished before it was killed"
     committed = sum(
         max(0, offset)
-        for offset in committed_offsets(admin, kafka.topic("pipeline-store"), topic).values()
+        for offset in committed_offsets(
+            kafka_bootstrap, kafka.topic("pipeline-store"), topic
+        ).values()
     )
     assert committed < before_restart, "no stored event is read again: nothing was tested"
 

@@ -33,7 +33,7 @@ def stored_record(
     specs = [(resolve_stage(n, settings), settings) for n in ("normalize", "symbolicate", "store")]
     with running(*specs):
         for spec, _ in specs:
-            wait_until_done(admin, settings.kafka.bootstrap_servers or "", spec, timeout_s=40)
+            wait_until_done(settings.kafka.bootstrap_servers or "", spec, timeout_s=40)
     store = open_store(settings.store.dsn)
     try:
         event = store.get_event(project_id, event_id.replace("-", ""))

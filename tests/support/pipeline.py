@@ -20,7 +20,6 @@ from typing import Any, cast
 
 from confluent_kafka import (
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     Producer,
@@ -30,6 +29,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from pipeline.adapters.kafka.codec import Codec
+from pipeline.adapters.kafka.group_offsets import GroupOffsetsReader
 from pipeline.adapters.kafka.topics.spec import load_topics
 from pipeline.adapters.kafka.topics.sync import apply_topics
 from pipeline.config import KafkaSettings, RuntimeSettings, Settings
@@ -254,16 +254,11 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def committed_offsets(admin: AdminClient, group: str, topic: str) -> dict[int, int]:
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """The group's committed offsets on ``topic`` (partitions without a commit left out)."""
-    request = [ConsumerGroupTopicPartitions(group)]
-    result = admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT_S)
-    listed = result[group].result(TIMEOUT_S)
-    return {
-        tp.partition: tp.offset
-        for tp in listed.topic_partitions or []
-        if tp.topic == topic and tp.offset >= 0
-    }
+    with GroupOffsetsReader({"bootstrap.servers": bootstrap}) as reader:
+        partitions = list(end_offsets(bootstrap, topic))
+        return reader.committed(group, topic, partitions, TIMEOUT_S)
 
 
 COORDINATOR_NOT_READY = {
@@ -273,11 +268,11 @@ COORDINATOR_NOT_READY = {
 }
 
 
-def caught_up(admin: AdminClient, bootstrap: str, group: str, topic: str) -> bool:
+def caught_up(bootstrap: str, group: str, topic: str) -> bool:
     """True once ``group`` committed every record ``topic`` holds; a group coordinator still
     loading (a freshly started broker) means "not yet", not a failure."""
     try:
-        committed = committed_offsets(admin, group, topic)
+        committed = committed_offsets(bootstrap, group, topic)
     except KafkaException as exc:
         if exc.args[0].code() in COORDINATOR_NOT_READY:
             return False
@@ -285,11 +280,9 @@ def caught_up(admin: AdminClient, bootstrap: str, group: str, topic: str) -> boo
     return all(committed.get(p, 0) >= end for p, end in end_offsets(bootstrap, topic).items())
 
 
-def wait_until_done(
-    admin: AdminClient, bootstrap: str, spec: StageSpec, timeout_s: float = TIMEOUT_S
-) -> None:
+def wait_until_done(bootstrap: str, spec: StageSpec, timeout_s: float = TIMEOUT_S) -> None:
     wait_for(
-        lambda: caught_up(admin, bootstrap, spec.group_id, spec.input_topic),
+        lambda: caught_up(bootstrap, spec.group_id, spec.input_topic),
         f"{spec.name} to commit the end of {spec.input_topic}",
         timeout_s,
         interval_s=0.2,

@@ -38,6 +38,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline.adapters.kafka.group_offsets import GroupOffsetsReader
 from pipeline.config import (
     PROJECT_ROOT,
     KafkaSettings,
@@ -378,24 +379,27 @@ def _headers(msg: Message) -> dict[str, bytes]:
     return {k: v.encode() if isinstance(v, str) else (v or b"") for k, v in pairs}
 
 
-def committed_offsets(admin: AdminClient, group: str, topic: str, partitions: int) -> list[int]:
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
     """The group's committed offset per partition; negative where it has none."""
-    request = [
-        ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
-    ]
-    result = admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT_S)
-    found = {tp.partition: tp.offset for tp in result[group].result().topic_partitions}
+    with GroupOffsetsReader({"bootstrap.servers": bootstrap}) as reader:
+        return _committed_per_partition(reader, group, topic, partitions)
+
+
+def _committed_per_partition(
+    reader: GroupOffsetsReader, group: str, topic: str, partitions: int
+) -> list[int]:
+    found = reader.committed(group, topic, list(range(partitions)), TIMEOUT_S)
     return [found.get(p, -1) for p in range(partitions)]
 
 
-def all_committed(admin: AdminClient, group: str, topic: str, partitions: int) -> bool:
+def all_committed(bootstrap: str, group: str, topic: str) -> bool:
     """Whether the group committed every partition up to its end; False, not an error, while a
     fresh broker's group coordinator is still loading."""
     try:
-        committed = committed_offsets(admin, group, topic, partitions)
+        with GroupOffsetsReader({"bootstrap.servers": bootstrap}) as reader:
+            return reader.read(group, topic, TIMEOUT_S).lag == 0
     except KafkaException:
         return False
-    return committed == end_offsets(admin, topic, partitions)
 
 
 def end_offsets(admin: AdminClient, topic: str, partitions: int) -> list[int]:
@@ -593,27 +597,28 @@ class CommitSampler:
     """Samples a group's commits against its one-partition output while a test runs, so the
     test can check that no commit ever got ahead of acknowledged output."""
 
-    def __init__(
-        self, admin: AdminClient, group: str, topics: ScriptedTopics, partitions: int
-    ) -> None:
+    def __init__(self, bootstrap: str, group: str, topics: ScriptedTopics, partitions: int) -> None:
         self.samples: list[CommitSample] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run,
-            args=(admin, group, topics, partitions),
+            args=(bootstrap, group, topics, partitions),
             name="commit-sampler",
             daemon=True,
         )
         self._thread.start()
 
-    def _run(self, admin: AdminClient, group: str, topics: ScriptedTopics, partitions: int) -> None:
-        while not self._stop.wait(0.05):
-            try:
-                committed = committed_offsets(admin, group, topics.input, partitions)
-                [output_end] = end_offsets(admin, topics.output, 1)
-            except KafkaException:  # the group's coordinator is still loading: sample again
-                continue
-            self.samples.append(CommitSample(committed, output_end))
+    def _run(self, bootstrap: str, group: str, topics: ScriptedTopics, partitions: int) -> None:
+        config: dict[str, Any] = {"bootstrap.servers": bootstrap}
+        with GroupOffsetsReader(config) as reader:
+            admin = AdminClient(config)
+            while not self._stop.wait(0.05):
+                try:
+                    committed = _committed_per_partition(reader, group, topics.input, partitions)
+                    [output_end] = end_offsets(admin, topics.output, 1)
+                except KafkaException:  # the group's coordinator is still loading: sample again
+                    continue
+                self.samples.append(CommitSample(committed, output_end))
 
     def stop(self) -> list[CommitSample]:
         self._stop.set()
