@@ -752,8 +752,8 @@ class StageRuntime:
             offsets = self._count_committed(offsets)
         if self._transactions is not None:
             # Synchronous: a transaction must commit before the next one may begin. Its flush
-            # waits out a partition leader's election after a broker died (measured: one
-            # 10 s timeout aborted a transaction and stopped the stage).
+            # may wait on a partition leader's election after a broker died, up to half the
+            # transaction timeout (TransactionalOutput); then it is aborted and read again.
             self._commit_transaction(offsets, max(flush_timeout or 0.0, TRANSACTION_COMMIT_S))
             return
         if not offsets:

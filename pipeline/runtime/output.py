@@ -24,13 +24,12 @@ log = structlog.get_logger()
 class Output:
     def __init__(self, producer_config: dict[str, Any], on_full: Callable[[], None]) -> None:
         """``on_full`` is called whenever the producer queue refuses a record."""
-        self._producer = Producer(
-            {
-                **producer_config,
-                "delivery.report.only.error": True,
-                "on_delivery": self._delivery_failed,
-            }
-        )
+        self._producer_config = {
+            **producer_config,
+            "delivery.report.only.error": True,
+            "on_delivery": self._delivery_failed,
+        }
+        self._producer = Producer(self._producer_config)
         self._on_full = on_full
         self.capacity = int(producer_config.get("queue.buffering.max.messages", 100000))
         self.blocked: list[tuple[Work, Produce]] = []

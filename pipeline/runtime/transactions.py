@@ -10,19 +10,22 @@ or they were aborted, and read_committed consumers (librdkafka's default) never 
 
 A transaction that cannot commit is aborted. Nothing of it is visible, so the loop reads every
 partition again from its committed offsets (StageRuntime._rewind), as a restart would: a broker
-that restarts fences the group's members and fails the commit of whatever was open. Only when
-the producer is fatally broken (fenced by a newer instance) or the abort fails does the stage
-stop (crash-only): restarted, it reads again from the committed offsets.
+that restarts fences the group's members and fails the commit of whatever was open. A
+transaction that an outage kept open past transaction.timeout.ms is aborted by the coordinator,
+which fences the producer; a new producer with the same id carries on. Only when the abort
+fails, or the id cannot be registered again, does the stage stop (crash-only): restarted, it
+reads again from the committed offsets.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from pipeline.runtime.messages import Produce
@@ -39,6 +42,7 @@ can set transaction.timeout.ms)."""
 
 _instances = itertools.count()
 _PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
+_FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
 
 
 class TransactionFailed(Exception):
@@ -70,6 +74,8 @@ class TransactionalOutput(Output):
             on_full,
         )
         self._open = False
+        self._fenced = False
+        """The last abort found the producer fenced."""
 
     def start(self, timeout_s: float) -> None:
         """Registers the id with the coordinator, aborting a predecessor's open transaction."""
@@ -104,7 +110,10 @@ class TransactionalOutput(Output):
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             aborted = self.abort(timeout_s)
-            raise TransactionFailed(_describe(exc), aborted and not error.fatal()) from exc
+            recoverable = aborted and not error.fatal()
+            if not recoverable and (error.code() in _FENCED or self._fenced):
+                recoverable = self._register_again(timeout_s)
+            raise TransactionFailed(_describe(exc), recoverable) from exc
         self._open = False
 
     def abort(self, timeout_s: float) -> bool:
@@ -116,8 +125,27 @@ class TransactionalOutput(Output):
         try:
             self._producer.abort_transaction(timeout_s)
         except KafkaException as exc:
+            self._fenced = exc.args[0].code() in _FENCED
             log.warning("runtime.transaction_abort_failed", error=_describe(exc))
             return False
+        return True
+
+    def _register_again(self, timeout_s: float) -> bool:
+        """The coordinator aborted the transaction itself (it outlived transaction.timeout.ms,
+        as when a broker outage stalls its commit) and moved the id's epoch on: this producer is
+        fenced for good. No other live instance holds the id (it names this process), so a new
+        producer takes the next epoch and the stage reads again instead of stopping."""
+        with suppress(KafkaException):  # the fenced producer raises its fatal error again
+            self._producer.purge()
+            self._producer.poll(0)
+        self._producer = Producer(self._producer_config)
+        self._fenced = False
+        try:
+            self._producer.init_transactions(timeout_s)
+        except KafkaException as exc:
+            log.warning("runtime.transactions_not_registered", error=_describe(exc))
+            return False
+        log.warning("runtime.transactions_registered_again")
         return True
 
     def _delivery_failed(self, error: KafkaError, msg: Message) -> None:
