@@ -752,8 +752,9 @@ class StageRuntime:
             offsets = self._count_committed(offsets)
         if self._transactions is not None:
             # Synchronous: a transaction must commit before the next one may begin. Its flush
-            # may wait on a partition leader's election after a broker died, up to half the
-            # transaction timeout (TransactionalOutput); then it is aborted and read again.
+            # may wait out a partition leader's election after a broker died; a transaction the
+            # coordinator timed out meanwhile fences the producer, which registers again
+            # (TransactionalOutput), and the partitions are read again.
             self._commit_transaction(offsets, max(flush_timeout or 0.0, TRANSACTION_COMMIT_S))
             return
         if not offsets:
