@@ -777,11 +777,11 @@ class StageRuntime:
         """Offsets with the records of the work before them; also commits a transaction that
         holds only cohort summaries, before the coordinator's timeout would abort it."""
         assert self._transactions is not None
-        for tp in offsets:
-            state = self._parts.get((tp.topic, tp.partition))
-            if state is not None:
-                self._release(state, tp.offset)
         try:
+            for tp in offsets:
+                state = self._parts.get((tp.topic, tp.partition))
+                if state is not None:
+                    self._release(state, tp.offset)
             self._transactions.commit(offsets, self._consumer.consumer_group_metadata(), timeout_s)
         except TransactionFailed as exc:
             if not exc.recoverable:

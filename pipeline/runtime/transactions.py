@@ -42,7 +42,14 @@ can set transaction.timeout.ms)."""
 
 _instances = itertools.count()
 _PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
-_FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+_FENCED = (
+    KafkaError._FENCED,
+    KafkaError.PRODUCER_FENCED,
+    KafkaError.INVALID_PRODUCER_EPOCH,
+    KafkaError._FATAL,  # what produce() raises once a fence has made the producer fatal
+)
+RECOVERY_TIMEOUT_S = 30.0
+"""For the abort and re-registration after a record could not be handed over."""
 
 
 class TransactionFailed(Exception):
@@ -82,10 +89,14 @@ class TransactionalOutput(Output):
         self._producer.init_transactions(timeout_s)
 
     def hand_over(self, work: Work | None, record: Produce) -> bool:
-        if not self._open:
-            self._producer.begin_transaction()
-            self._open = True
-        return super().hand_over(work, record)
+        """Raises TransactionFailed if the producer broke: what the transaction held is lost."""
+        try:
+            if not self._open:
+                self._producer.begin_transaction()
+                self._open = True
+            return super().hand_over(work, record)
+        except KafkaException as exc:
+            raise self._failed(exc, RECOVERY_TIMEOUT_S) from exc
 
     def commit(self, offsets: list[TopicPartition], group_metadata: Any, timeout_s: float) -> None:
         """Commit the open transaction with ``offsets`` (its records flushed first, by
@@ -108,13 +119,18 @@ class TransactionalOutput(Output):
                 )
             retrying(self._producer.commit_transaction, timeout_s)
         except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            aborted = self.abort(timeout_s)
-            recoverable = aborted and not error.fatal()
-            if not recoverable and (error.code() in _FENCED or self._fenced):
-                recoverable = self._register_again(timeout_s)
-            raise TransactionFailed(_describe(exc), recoverable) from exc
+            raise self._failed(exc, timeout_s) from exc
         self._open = False
+
+    def _failed(self, exc: KafkaException, timeout_s: float) -> TransactionFailed:
+        """Abort what is open; recoverable if that worked, or if the producer was fenced and a
+        new one registered the id again."""
+        error: KafkaError = exc.args[0]
+        aborted = self.abort(timeout_s)
+        recoverable = aborted and not error.fatal()
+        if not recoverable and (error.code() in _FENCED or self._fenced):
+            recoverable = self._register_again(timeout_s)
+        return TransactionFailed(_describe(exc), recoverable)
 
     def abort(self, timeout_s: float) -> bool:
         """Best effort: a producer that cannot reach the coordinator leaves the transaction to
