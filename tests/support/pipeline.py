@@ -261,23 +261,25 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
         return reader.committed(group, topic, partitions, TIMEOUT_S)
 
 
-COORDINATOR_NOT_READY = {
+NOT_READY = {
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.NOT_COORDINATOR,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
 }
 
 
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:
-    """True once ``group`` committed every record ``topic`` holds; a group coordinator still
-    loading (a freshly started broker) means "not yet", not a failure."""
+    """True once ``group`` committed every record ``topic`` holds; a freshly started broker
+    still electing leaders or loading its group coordinator means "not yet", not a failure."""
     try:
-        committed = committed_offsets(bootstrap, group, topic)
+        with GroupOffsetsReader({"bootstrap.servers": bootstrap}) as reader:
+            return reader.read(group, topic, TIMEOUT_S).lag == 0
     except KafkaException as exc:
-        if exc.args[0].code() in COORDINATOR_NOT_READY:
+        if exc.args[0].code() in NOT_READY:
             return False
         raise
-    return all(committed.get(p, 0) >= end for p, end in end_offsets(bootstrap, topic).items())
 
 
 def wait_until_done(bootstrap: str, spec: StageSpec, timeout_s: float = TIMEOUT_S) -> None:
